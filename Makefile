@@ -1,0 +1,56 @@
+# make run: serve the app on SQLite with the demo story. make test: lint and the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+
+# The socket.io browser client comes from the npm registry, checked against a known hash.
+SOCKETIO_CLIENT_VERSION := 4.8.4
+SOCKETIO_CLIENT_SHA256 := d5d79a35039e860b32bdef4795528b05c2f788d4b2d9dacc913120e2878f7b3f
+SOCKETIO_CLIENT := static/vendor/socket.io.min.js
+
+.PHONY: install install-test run test lint format bench clean
+
+install: $(VENV)/.installed $(SOCKETIO_CLIENT)
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+$(SOCKETIO_CLIENT):
+	@mkdir -p static/vendor
+	@tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT_VERSION) >/dev/null) && \
+	  tar -xzf $$tmp/socket.io-client-$(SOCKETIO_CLIENT_VERSION).tgz -C $$tmp package/dist/socket.io.min.js && \
+	  echo "$(SOCKETIO_CLIENT_SHA256)  $$tmp/package/dist/socket.io.min.js" | sha256sum --check --quiet && \
+	  cp $$tmp/package/dist/socket.io.min.js $@ && rm -rf $$tmp
+	@echo "fetched socket.io client $(SOCKETIO_CLIENT_VERSION)"
+
+install-test: install $(VENV)/.installed-test
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo --if-empty
+	$(BIN)/python app.py
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install-test lint
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SOCKETIO_CLIENT) .pytest_cache

@@ -1,0 +1,84 @@
+"""liveblog: a live-update blog server. create_app() builds and wires the application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from . import config
+from .extensions import csrf, db, limiter, login_manager, migrate, socketio
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    config.load(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    from . import realtime  # noqa: F401  handlers must exist before socketio.init_app
+
+    socketio.init_app(
+        app,
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        message_queue=app.config["REDIS_URL"],
+        # Readers only ever send a small `subscribe`; anything big is hostile.
+        max_http_buffer_size=16 * 1024,
+        # None: same origin only, so other sites cannot open sockets with a reader's cookies.
+        cors_allowed_origins=None,
+    )
+
+
+def _tune_sqlite(engine: sa.Engine) -> None:
+    """WAL lets pages be read while an update is written; foreign keys are off by default."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api, editor, reader, security
+
+    app.register_blueprint(reader.bp)
+    app.register_blueprint(editor.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with cookies
+    security.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from . import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

@@ -1,0 +1,146 @@
+"""The JSON API: public reads, token-authenticated writes, all through `services`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, request
+
+from . import services
+from .extensions import limiter
+from .models import ApiToken, Article
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_PAGE = 200
+
+
+def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Writes need `Authorization: Bearer <token>`; the editor it names becomes g.editor."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        editor = ApiToken.editor_for(token.strip()) if scheme.lower() == "bearer" else None
+        if editor is None:
+            abort(401, "Send a valid API token as 'Authorization: Bearer <token>' "
+                  "(make one with: flask --app app editor token NAME).")  # fmt: skip
+        g.editor = editor
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    data = request.get_json(silent=True)
+    if data is None:
+        abort(400, "Send a JSON object with Content-Type: application/json.")
+    if not isinstance(data, dict):
+        abort(400, "The JSON body must be an object.")
+    return data
+
+
+def int_arg(name: str, default: int | None, low: int = 0, high: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        abort(400, f"{name} must be a whole number of {low} or more.")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        abort(400, f"{name} must be between {low} and {high}.")
+    return value
+
+
+def write_limit() -> str:
+    return current_app.config["WRITE_RATE_LIMIT"]
+
+
+@bp.get("/articles")
+def list_articles():
+    return {"articles": [story.to_dict() for story in Article.listing()]}
+
+
+@bp.post("/articles")
+@token_required
+@limiter.limit(write_limit)
+def create_article():
+    data = json_body()
+    story = services.create_article(data.get("title"), data.get("slug"), data.get("body", ""))
+    return story.to_dict(), 201
+
+
+@bp.get("/articles/<slug>")
+def get_article(slug: str):
+    return services.get_article(slug).to_dict()
+
+
+@bp.patch("/articles/<slug>")
+@token_required
+@limiter.limit(write_limit)
+def edit_article(slug: str):
+    story = services.get_article(slug)
+    return services.edit_article(story, **json_body()).to_dict()
+
+
+@bp.get("/articles/<slug>/updates")
+def list_updates(slug: str):
+    story = services.get_article(slug)
+    before = int_arg("before", None, low=1)
+    limit = int_arg("limit", 50, low=1, high=MAX_PAGE)
+    return {"updates": [update.to_dict() for update in story.current_updates(before, limit)]}
+
+
+@bp.get("/articles/<slug>/changes")
+def list_changes(slug: str):
+    story = services.get_article(slug)
+    since = int_arg("since", 0)
+    changes = story.changes_since(since, limit=current_app.config["MAX_CATCH_UP"])
+    return {"seq": story.seq, "changes": [change.payload for change in changes]}
+
+
+@bp.post("/articles/<slug>/updates")
+@token_required
+@limiter.limit(write_limit)
+def post_update(slug: str):
+    story = services.get_article(slug)
+    data = json_body()
+    unknown = set(data) - {"body", "headline", "key_event", "pinned"}
+    if unknown:
+        abort(422, f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    update = services.post_update(
+        story,
+        g.editor,
+        body=data.get("body"),
+        headline=data.get("headline"),
+        key_event=data.get("key_event", False),
+        pinned=data.get("pinned", False),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return update.to_dict(), 201
+
+
+@bp.patch("/articles/<slug>/updates/<int:update_id>")
+@token_required
+@limiter.limit(write_limit)
+def edit_update(slug: str, update_id: int):
+    story = services.get_article(slug)
+    return services.edit_update(story, update_id, g.editor, **json_body()).to_dict()
+
+
+@bp.delete("/articles/<slug>/updates/<int:update_id>")
+@token_required
+@limiter.limit(write_limit)
+def delete_update(slug: str, update_id: int):
+    services.delete_update(services.get_article(slug), update_id, g.editor)
+    return "", 204
+
+
+@bp.after_request
+def no_store(response):
+    """Reads change with every post; clients and proxies must not serve stale copies."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,62 @@
+"""Command line: `flask --app app editor create|token NAME` and `flask --app app demo`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+
+from . import demo, services
+from .extensions import db
+from .models import Article, Editor
+
+editor_cli = AppGroup("editor", help="Manage editor accounts.")
+
+
+def _editor(name: str) -> Editor:
+    editor = db.session.scalar(sa.select(Editor).where(Editor.username == name))
+    if editor is None:
+        raise click.ClickException(f"no editor named {name!r}; create one with 'editor create'")
+    return editor
+
+
+@editor_cli.command("create")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password as one line from stdin.")
+def create_editor(name: str, password_stdin: bool) -> None:
+    """Create an editor account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        services.create_editor(name, password)
+    except services.ServiceError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Editor {name!r} created.", err=True)
+
+
+@editor_cli.command("token")
+@click.argument("name")
+def make_token(name: str) -> None:
+    """Print a new API token for an editor (only the token, on standard output)."""
+    click.echo(services.issue_token(_editor(name)))
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="Only when the database has no story yet.")
+def load_demo(if_empty: bool) -> None:
+    """Load the demo story (does nothing if it is already there)."""
+    if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Article)):
+        click.echo("Stories exist already; demo not loaded.", err=True)
+        return
+    created = demo.load()
+    click.echo("Demo story loaded." if created else "Demo story already present.", err=True)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(editor_cli)
+    app.cli.add_command(load_demo)

@@ -1,0 +1,144 @@
+"""Editors' pages: sign in and out, the stories, and the compose page for each story."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+
+from . import services
+from .extensions import db, limiter, login_manager
+from .forms import ArticleForm, LoginForm, StatusForm, UpdateForm
+from .models import Article, Editor
+
+bp = Blueprint("editor", __name__, url_prefix="/editor")
+
+login_manager.login_view = "editor.login"
+login_manager.login_message = "Sign in to edit stories."
+
+
+@login_manager.user_loader
+def load_editor(editor_id: str) -> Editor | None:
+    return db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Response:
+    """Pages redirect to the sign-in form; a POST is refused outright, writing nothing."""
+    if request.method == "GET":
+        return redirect(url_for("editor.login", next=request.path))
+    return Response("Sign in first: this action needs a logged-in editor.", 401)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths, so the sign-in page cannot be used to send editors elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("editor.stories")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: _config("LOGIN_RATE_LIMIT"), methods=["POST"])
+def login() -> Response | tuple[str, int] | str:
+    form = LoginForm()
+    if form.validate_on_submit():
+        editor = db.session.scalar(sa.select(Editor).where(Editor.username == form.username.data))
+        if editor and editor.check_password(form.password.data):
+            login_user(editor)
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append("That username and password do not match.")
+    status = 401 if form.is_submitted() else 200
+    return render_template("editor/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    return redirect(url_for("reader.index"))
+
+
+@bp.get("/")
+@login_required
+def stories() -> str:
+    return render_template(
+        "editor/stories.html",
+        articles=Article.listing(),
+        form=ArticleForm(),
+        status_form=StatusForm(),
+    )
+
+
+@bp.post("/articles")
+@login_required
+def start_story() -> Response | tuple[str, int]:
+    form = ArticleForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "editor/stories.html", articles=Article.listing(), form=form, status_form=StatusForm()
+        ), 422
+    story = services.create_article(form.title.data, body=form.body.data or "")
+    flash(f"Story “{story.title}” is live.")
+    return redirect(url_for("editor.compose", slug=story.slug))
+
+
+@bp.post("/articles/<slug>/status")
+@login_required
+def set_status(slug: str) -> Response:
+    story = services.get_article(slug)
+    services.edit_article(story, status=request.form.get("status", ""))
+    flash(f"Story “{story.title}” is now {story.status}.")
+    return redirect(url_for("editor.compose", slug=slug))
+
+
+@bp.get("/articles/<slug>")
+@login_required
+def compose(slug: str) -> str:
+    return _compose_page(services.get_article(slug), UpdateForm(idempotency_key=uuid.uuid4().hex))
+
+
+@bp.post("/articles/<slug>/updates")
+@login_required
+@limiter.limit(lambda: _config("WRITE_RATE_LIMIT"))
+def post_update(slug: str) -> Response | tuple[str, int]:
+    story = services.get_article(slug)
+    form = UpdateForm()
+    if not form.validate_on_submit():
+        return _compose_page(story, form), 422
+    try:
+        update = services.post_update(
+            story,
+            current_user,
+            body=form.body.data,
+            headline=form.headline.data or None,
+            key_event=form.key_event.data,
+            pinned=form.pinned.data,
+            idempotency_key=form.idempotency_key.data or None,
+        )
+    except services.Invalid as error:
+        form.body.errors.append(error.message)
+        return _compose_page(story, form), 422
+    flash("Update published.")
+    return redirect(url_for("editor.compose", slug=slug, _anchor=f"update-{update.id}"))
+
+
+def _compose_page(story: Article, form: UpdateForm) -> str:
+    updates = story.current_updates()
+    updates.sort(key=lambda update: not update.pinned)
+    return render_template(
+        "editor/compose.html", article=story, updates=updates, form=form, status_form=StatusForm()
+    )
+
+
+def _config(name: str) -> str:
+    return current_app.config[name]

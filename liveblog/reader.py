@@ -1,0 +1,48 @@
+"""Readers' pages: the list of stories, each story, one update's permalink, the feed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, render_template
+
+from . import services
+from .extensions import db
+from .models import Article, Update, iso
+
+bp = Blueprint("reader", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("reader/index.html", articles=Article.listing())
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str) -> str:
+    story = services.get_article(slug)
+    updates = story.current_updates()
+    # The pinned update leads the page; the rest stay newest first.
+    updates.sort(key=lambda update: not update.pinned)
+    return render_template("reader/article.html", article=story, updates=updates)
+
+
+@bp.get("/articles/<slug>/updates/<int:update_id>")
+def permalink(slug: str, update_id: int) -> str:
+    story = services.get_article(slug)
+    update = db.session.get(Update, update_id)
+    if update is None or update.article_id != story.id or update.deleted_at is not None:
+        abort(404, f"Story {slug!r} has no update {update_id}; it may have been deleted.")
+    return render_template("reader/permalink.html", article=story, update=update)
+
+
+@bp.get("/articles/<slug>/feed.atom")
+def feed(slug: str) -> Response:
+    story = services.get_article(slug)
+    body = render_template(
+        "reader/feed.xml", article=story, updates=story.current_updates(limit=50)
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.app_template_filter("iso")
+def iso_filter(moment):
+    return iso(moment)

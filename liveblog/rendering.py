@@ -1,0 +1,33 @@
+"""Markdown to sanitized HTML, done once when a story or update is saved."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import nh3
+from markdown_it import MarkdownIt
+
+# What Markdown can produce and a live blog needs; nothing that runs, loads or restyles.
+ALLOWED_TAGS = {
+    "p", "br", "hr", "em", "strong", "s", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "h2", "h3", "h4", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    # js-default: CommonMark plus tables and strikethrough, with raw HTML turned off.
+    return MarkdownIt("js-default", {"html": False, "linkify": False})
+
+
+def render_markdown(source: str) -> str:
+    """Render and sanitize; markdown-it escapes raw HTML and nh3 removes anything unsafe left."""
+    html = _markdown().render(source)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow ugc",
+    ).strip()
