@@ -1,0 +1,167 @@
+"""Fixtures: an app on a fresh database per test, its clients, and a signed-in editor."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from liveblog import create_app, services
+from liveblog.extensions import db, socketio
+from liveblog.models import Article, Editor
+
+POSTGRES_ADMIN = "postgresql://127.0.0.1:5432/test"
+PASSWORD = "correct horse battery"
+
+
+def app_config(database_url: str, **overrides) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SOCKETIO_ASYNC_MODE": "threading",
+        "RATELIMIT_ENABLED": False,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test run, dropped at the end."""
+    name = f"liveblog_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _build_app(database_url: str, **overrides) -> Iterator[Flask]:
+    app = create_app(app_config(database_url, **overrides))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if not database_url.startswith("sqlite"):
+            db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite"])
+def app(request, tmp_path) -> Iterator[Flask]:
+    """The app on a fresh SQLite file; tests marked with `both_databases` also run on PostgreSQL."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'test.sqlite'}"
+    yield from _build_app(url, **getattr(request, "param_overrides", {}))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "app" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("app", ["sqlite", "postgresql"], indirect=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_databases: run the test on SQLite and on PostgreSQL"
+    )
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def editor(app: Flask) -> Editor:
+    with app.app_context():
+        editor = services.create_editor("alice", PASSWORD)
+        db.session.expunge(editor)
+        return editor
+
+
+@pytest.fixture
+def story(app: Flask) -> Article:
+    with app.app_context():
+        article = services.create_article("Election night", slug="election-night", body="Intro")
+        db.session.expunge(article)
+        return article
+
+
+@pytest.fixture
+def token(app: Flask, editor: Editor) -> str:
+    with app.app_context():
+        return services.issue_token(db.session.get(Editor, editor.id))
+
+
+@pytest.fixture
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    """The CSRF token from a form page, as a browser would read it."""
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page
+    )
+    assert match, f"no csrf_token on {url}"
+    return match.group(1)
+
+
+class AuthActions:
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, username: str = "alice", password: str = PASSWORD):
+        token = csrf_token(self.client, "/editor/login")
+        return self.client.post(
+            "/editor/login",
+            data={"username": username, "password": password, "csrf_token": token},
+        )
+
+
+@pytest.fixture
+def auth(client: FlaskClient, editor: Editor) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def socket_client(app: Flask, client: FlaskClient):
+    """A Socket.IO test client sharing the HTTP client's cookies (and so its login)."""
+    sio = socketio.test_client(app, flask_test_client=client)
+    yield sio
+    if sio.is_connected():
+        sio.disconnect()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real server (python app.py, gevent) on SQLite, with an editor and an API token.
+
+    Yields (server, token). Tests that need more servers use tests.liveserver directly.
+    """
+    from tests.liveserver import LiveServer, prepare_database
+
+    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    token = prepare_database(url)
+    server = LiveServer(url, tmp_path / "server.log").start()
+    try:
+        yield server, token
+    finally:
+        server.stop()
