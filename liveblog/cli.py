@@ -7,7 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from . import demo, services
 from .extensions import db
@@ -47,6 +47,7 @@ def make_token(name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only when the database has no story yet.")
 def load_demo(if_empty: bool) -> None:
     """Load the demo story (does nothing if it is already there)."""

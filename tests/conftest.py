@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 
 from liveblog import create_app, services
 from liveblog.extensions import db, socketio
-from liveblog.models import Article, Editor
+from liveblog.models import Editor
 
 POSTGRES_ADMIN = "postgresql://127.0.0.1:5432/test"
 PASSWORD = "correct horse battery"
@@ -56,14 +57,15 @@ def _build_app(database_url: str, **overrides) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture
 def app(request, tmp_path) -> Iterator[Flask]:
     """The app on a fresh SQLite file; tests marked with `both_databases` also run on PostgreSQL."""
-    if request.param == "postgresql":
+    if getattr(request, "param", "sqlite") == "postgresql":
         url = request.getfixturevalue("postgres_url")
     else:
         url = f"sqlite:///{tmp_path / 'test.sqlite'}"
-    yield from _build_app(url, **getattr(request, "param_overrides", {}))
+    marker = request.node.get_closest_marker("config")
+    yield from _build_app(url, **(marker.kwargs if marker else {}))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -72,9 +74,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "both_databases: run the test on SQLite and on PostgreSQL"
-    )
+    config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "config(**settings): app settings for this test")
 
 
 @pytest.fixture
@@ -88,19 +89,19 @@ def runner(app: Flask):
 
 
 @pytest.fixture
-def editor(app: Flask) -> Editor:
+def editor(app: Flask) -> SimpleNamespace:
+    """The editor alice (id and username; load the row inside an app context when needed)."""
     with app.app_context():
         editor = services.create_editor("alice", PASSWORD)
-        db.session.expunge(editor)
-        return editor
+        return SimpleNamespace(id=editor.id, username=editor.username)
 
 
 @pytest.fixture
-def story(app: Flask) -> Article:
+def story(app: Flask) -> SimpleNamespace:
+    """A live story at seq 0 (id and slug)."""
     with app.app_context():
         article = services.create_article("Election night", slug="election-night", body="Intro")
-        db.session.expunge(article)
-        return article
+        return SimpleNamespace(id=article.id, slug=article.slug)
 
 
 @pytest.fixture

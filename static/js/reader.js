@@ -149,6 +149,13 @@
     readers.textContent = message.count === 1 ? '1 reading now' : `${message.count} reading now`;
   });
 
-  // Exposed for tests and the curious: how far this page has got.
-  window.liveblog = { get seq() { return lastSeq; }, socket };
+  // Exposed for tests and the curious: how far this page has got, and the entry point that
+  // every CHANGE goes through, whether it came over the socket or from the changes API.
+  window.liveblog = {
+    get seq() {
+      return lastSeq;
+    },
+    socket,
+    receive,
+  };
 })();

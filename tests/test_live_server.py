@@ -1,0 +1,531 @@
+"""Against real server processes (python app.py, gevent) with a real Socket.IO client.
+
+What Flask-SocketIO's test client cannot see is checked here: the WebSocket transport,
+origins, several processes sharing a database or a Redis queue, and the order in which
+packets really arrive.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import engineio
+import pytest
+import requests
+import socketio
+
+from tests.liveserver import EDITOR, LiveServer, prepare_database
+
+TIMEOUT = 5.0  # every wait for the network is bounded by this (seconds)
+REDIS_URL = "redis://127.0.0.1:6379/5"
+UPDATE_FIELDS = {
+    "id": int,
+    "headline": (str, type(None)),
+    "body": str,
+    "html": str,
+    "key_event": bool,
+    "author": str,
+    "published_at": str,
+    "edited_at": (str, type(None)),
+}
+
+
+# --- a Socket.IO client that keeps the packets in the order they arrived --------------
+
+
+class _WireLog(engineio.Client):
+    """Records every Socket.IO packet in arrival order, before it is dispatched.
+
+    python-engineio hands each message to its handler in a thread of its own, so handlers
+    may see packets out of order; only the read loop, which calls `_receive_packet` one
+    packet at a time, sees the order the server sent them in.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.packets: list[tuple[float, socketio.packet.Packet]] = []
+        self.arrived = threading.Condition()
+
+    def _receive_packet(self, pkt: engineio.packet.Packet) -> None:
+        if pkt.packet_type == engineio.packet.MESSAGE and isinstance(pkt.data, str):
+            parsed = socketio.packet.Packet(encoded_packet=pkt.data)
+            with self.arrived:
+                self.packets.append((time.monotonic(), parsed))
+                self.arrived.notify_all()
+        super()._receive_packet(pkt)
+
+
+class Reader(socketio.Client):
+    """A reader's socket: subscribe, then look at what arrived, in wire order."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(reconnection=False, handle_sigint=False, **kwargs)
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _WireLog
+
+    @property
+    def wire(self) -> _WireLog:
+        return self.eio
+
+    def timeline(self) -> list[tuple[float, str, Any]]:
+        """(arrival time, event name or 'ack', payload) for each event and ack so far."""
+        with self.wire.arrived:
+            packets = list(self.wire.packets)
+        out = []
+        for moment, pkt in packets:
+            if pkt.packet_type == socketio.packet.EVENT:
+                out.append((moment, pkt.data[0], pkt.data[1] if len(pkt.data) > 1 else None))
+            elif pkt.packet_type == socketio.packet.ACK:
+                out.append((moment, "ack", pkt.data[0] if pkt.data else None))
+        return out
+
+    def events(self, name: str) -> list[Any]:
+        return [payload for _, event, payload in self.timeline() if event == name]
+
+    def changes(self) -> list[dict[str, Any]]:
+        return self.events("change")
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Wait for packets until `predicate()` is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        with self.wire.arrived:
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; arrived so far: {self.timeline()}")
+                self.wire.arrived.wait(left)
+
+    def wait_changes(self, count: int, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        self.wait_until(lambda: len(self.changes()) >= count, timeout)
+        return self.changes()
+
+    def subscribe(self, slug: Any, since: Any = None, **extra: Any) -> dict[str, Any]:
+        data = {"article": slug, **extra} if since is None else {"article": slug, "since": since}
+        return self.send_subscribe(data)
+
+    def send_subscribe(self, data: Any) -> Any:
+        return self.call("subscribe", data, timeout=TIMEOUT)
+
+    def round_trip(self) -> None:
+        """Anything the server queued for this socket before now has arrived after this."""
+        ack = self.send_subscribe(None)
+        assert ack["ok"] is False
+
+
+@contextmanager
+def reader(url: str, origin: str | None = None) -> Iterator[Reader]:
+    options = {"websocket_extra_options": {"origin": origin}} if origin else {}
+    sio = Reader(**options)
+    sio.connect(url, transports=["websocket"], wait_timeout=TIMEOUT)
+    try:
+        yield sio
+    finally:
+        sio.disconnect()
+
+
+# --- the JSON API -----------------------------------------------------------------
+
+
+class Api:
+    """The JSON API of one server, as an editor with a token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url + "/api"
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def request(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+        response = requests.request(
+            method, self.url + path, headers=self.headers, timeout=TIMEOUT * 4, **kwargs
+        )
+        assert response.status_code == expect, (method, path, response.text)
+        return response.json() if response.content else None
+
+    def new_story(self, title: str = "Live story") -> str:
+        slug = f"story-{uuid.uuid4().hex[:12]}"  # unique even across runs sharing Redis
+        story = self.request("POST", "/articles", 201, json={"title": title, "slug": slug})
+        assert story["seq"] == 0
+        return slug
+
+    def post(self, slug: str, body: str, **fields: Any) -> dict[str, Any]:
+        return self.request("POST", f"/articles/{slug}/updates", 201, json={"body": body, **fields})
+
+    def edit(self, slug: str, update_id: int, **fields: Any) -> dict[str, Any]:
+        return self.request("PATCH", f"/articles/{slug}/updates/{update_id}", 200, json=fields)
+
+    def delete(self, slug: str, update_id: int) -> None:
+        self.request("DELETE", f"/articles/{slug}/updates/{update_id}", 204)
+
+    def changes(self, slug: str, since: int = 0) -> dict[str, Any]:
+        return self.request("GET", f"/articles/{slug}/changes?since={since}", 200)
+
+
+def post_concurrently(
+    apis: list[Api], slug: str, threads: int, per_thread: int
+) -> list[requests.Response]:
+    """`threads` threads, released together, each posting `per_thread` updates to one story.
+
+    Thread i posts through apis[i % len(apis)], so several servers are written at once.
+    """
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> list[requests.Response]:
+        api = apis[index % len(apis)]
+        responses = []
+        with requests.Session() as session:
+            start.wait(TIMEOUT)
+            for n in range(per_thread):
+                response = session.post(
+                    f"{api.url}/articles/{slug}/updates",
+                    json={"body": f"thread {index} post {n}"},
+                    headers=api.headers,
+                    timeout=60,
+                )
+                response.close()
+                responses.append(response)
+        return responses
+
+    with ThreadPoolExecutor(threads) as pool:
+        batches = list(pool.map(worker, range(threads)))
+    return [response for batch in batches for response in batch]
+
+
+def assert_gapless(api: Api, slug: str, total: int, responses: list[requests.Response]) -> None:
+    """Every post answered 201, and the story's changes are seqs 1..total, each once."""
+    statuses = [response.status_code for response in responses]
+    assert statuses == [201] * total, [r.text for r in responses if r.status_code != 201]
+    log = api.changes(slug)
+    seqs = [change["seq"] for change in log["changes"]]
+    assert seqs == list(range(1, total + 1))
+    assert log["seq"] == total
+    assert {change["type"] for change in log["changes"]} == {"created"}
+    posted_ids = sorted(response.json()["id"] for response in responses)
+    logged_ids = sorted(change["update"]["id"] for change in log["changes"])
+    assert logged_ids == posted_ids
+    assert len(set(posted_ids)) == total
+
+
+def assert_clean_log(*servers: LiveServer) -> None:
+    for server in servers:
+        log = server.log()
+        assert "database is locked" not in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+
+
+@contextmanager
+def servers(database_url: str, tmp_path: Path, count: int, **env: str) -> Iterator[list]:
+    with ExitStack() as stack:
+        running = []
+        for n in range(count):
+            server = LiveServer(database_url, tmp_path / f"server{n}.log", **env)
+            stack.callback(server.stop)
+            running.append(server.start())
+        yield running
+
+
+def assert_update_payload(update: dict[str, Any]) -> None:
+    for field, kind in UPDATE_FIELDS.items():
+        assert isinstance(update.get(field), kind), (field, update)
+
+
+# --- 1. live delivery -------------------------------------------------------------
+
+
+def test_change_reaches_subscriber_live(live_server):
+    server, token = live_server
+    api = Api(server.url, token)
+    slug = api.new_story()
+    with reader(server.url) as sio:
+        assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
+
+        posted_at = time.monotonic()
+        update = api.post(slug, "**Polls** have closed", headline="Polls close", key_event=True)
+        sio.wait_changes(1)
+        arrived_at = sio.wire.packets[-1][0]
+
+        assert_update_payload(update)
+        assert update["headline"] == "Polls close"
+        assert update["key_event"] is True
+        assert update["author"] == EDITOR
+        assert "<strong>Polls</strong>" in update["html"]
+        assert update["published_at"].endswith("Z")
+        assert update["edited_at"] is None
+        # The broadcast is the very payload the API answered with.
+        assert sio.changes() == [{"article": slug, "seq": 1, "type": "created", "update": update}]
+
+        latencies = [arrived_at - posted_at]
+        for n in range(2, 11):
+            posted_at = time.monotonic()
+            api.post(slug, f"update {n}")
+            sio.wait_changes(n)
+            latencies.append(sio.wire.packets[-1][0] - posted_at)
+        assert [change["seq"] for change in sio.changes()] == list(range(1, 11))
+    ms = sorted(round(seconds * 1000, 1) for seconds in latencies)
+    print(f"\npost-to-receipt latency, ms: min {ms[0]}, median {statistics.median(ms)}, "
+          f"max {ms[-1]} (n={len(ms)}; first {round(latencies[0] * 1000, 1)})")  # fmt: skip
+    assert max(latencies) < TIMEOUT
+
+
+# --- 2. catch-up after a disconnect -----------------------------------------------
+
+
+def test_reconnecting_reader_catches_up_then_goes_live(live_server):
+    server, token = live_server
+    api = Api(server.url, token)
+    slug = api.new_story()
+    first = api.post(slug, "Before the break")
+    with reader(server.url) as sio:
+        ack = sio.subscribe(slug, since=0)
+        assert ack == {"ok": True, "seq": 1}
+        seen = ack["seq"]
+
+    created = api.post(slug, "While away", headline="Missed")
+    edited = api.edit(slug, created["id"], body="While away, *edited*")
+    api.delete(slug, first["id"])
+    assert edited["edited_at"] is not None
+    assert "<em>edited</em>" in edited["html"]
+
+    with reader(server.url) as sio:
+        ack = sio.subscribe(slug, since=seen)
+        assert ack == {"ok": True, "seq": 4}
+        timeline = [(event, payload) for _, event, payload in sio.timeline()]
+        # The missed changes come first, oldest first, and then the ack.
+        assert [event for event, _ in timeline] == ["change", "change", "change", "ack"]
+        missed = [payload for _, payload in timeline[:3]]
+        assert [(c["seq"], c["type"]) for c in missed] == [
+            (2, "created"),
+            (3, "edited"),
+            (4, "deleted"),
+        ]
+        assert all(change["article"] == slug for change in missed)
+        assert missed[0]["update"]["id"] == created["id"]
+        assert missed[1]["update"] == edited
+        assert missed[2]["update"]["id"] == first["id"]
+        assert missed == api.changes(slug, since=seen)["changes"]
+
+        live = api.post(slug, "Back live")
+        sio.wait_changes(4)
+        sio.round_trip()
+        assert [change["seq"] for change in sio.changes()] == [2, 3, 4, 5]
+        assert sio.changes()[-1] == {"article": slug, "seq": 5, "type": "created", "update": live}
+
+
+# --- 3. stories are isolated --------------------------------------------------------
+
+
+def test_subscriber_gets_only_its_story(live_server):
+    server, token = live_server
+    api = Api(server.url, token)
+    story_a, story_b = api.new_story("A"), api.new_story("B")
+    with reader(server.url) as sio:
+        assert sio.subscribe(story_a)["ok"] is True
+        api.post(story_b, "Only for B")
+        api.post(story_a, "Only for A")
+        first = sio.wait_changes(1)[0]
+        assert (first["article"], first["seq"]) == (story_a, 1)
+        api.post(story_b, "B again")
+        sio.round_trip()
+        assert [change["article"] for change in sio.changes()] == [story_a]
+
+
+# --- 4. origins ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "null", "http://127.0.0.1.evil.example", "https://127.0.0.1"],
+)
+def test_cross_origin_socket_refused(live_server, origin):
+    server, _ = live_server
+    sio = Reader(websocket_extra_options={"origin": origin})
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        sio.connect(server.url, transports=["websocket"], wait_timeout=TIMEOUT)
+    assert not sio.connected
+
+    handshake = requests.get(
+        server.url + "/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": origin},
+        timeout=TIMEOUT,
+    )
+    assert handshake.status_code == 400, handshake.text
+    assert "Access-Control-Allow-Origin" not in handshake.headers
+
+
+def test_same_origin_socket_accepted(live_server):
+    server, token = live_server
+    slug = Api(server.url, token).new_story()
+    with reader(server.url, origin=server.url) as sio:
+        assert sio.connected
+        assert sio.subscribe(slug) == {"ok": True, "seq": 0}
+
+    handshake = requests.get(
+        server.url + "/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": server.url},
+        timeout=TIMEOUT,
+    )
+    assert handshake.status_code == 200, handshake.text
+    assert handshake.text.startswith('0{"sid":')
+    assert handshake.headers["Access-Control-Allow-Origin"] == server.url
+
+
+# --- 5-7. concurrent writers: seqs 1..N, no gaps or duplicates ------------------------
+
+
+def test_concurrent_posts_one_server_sqlite(live_server):
+    server, token = live_server
+    api = Api(server.url, token)
+    slug = api.new_story()
+    with reader(server.url) as sio:
+        assert sio.subscribe(slug, since=0)["ok"] is True
+        responses = post_concurrently([api], slug, threads=8, per_thread=5)
+        assert_gapless(api, slug, 40, responses)
+        # The live reader got every change once, in seq order (CONTRACT: `change`).
+        sio.wait_changes(40)
+        sio.round_trip()
+        assert [change["seq"] for change in sio.changes()] == list(range(1, 41))
+    assert_clean_log(server)
+
+
+def test_concurrent_posts_two_servers_one_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    token = prepare_database(url)
+    with servers(url, tmp_path, 2) as pair:
+        apis = [Api(server.url, token) for server in pair]
+        slug = apis[0].new_story()
+        responses = post_concurrently(apis, slug, threads=8, per_thread=4)
+        assert_gapless(apis[1], slug, 32, responses)
+        assert_clean_log(*pair)
+
+
+def test_concurrent_posts_two_servers_postgresql(postgres_url, tmp_path):
+    token = prepare_database(postgres_url)
+    with servers(postgres_url, tmp_path, 2) as pair:
+        apis = [Api(server.url, token) for server in pair]
+        slug = apis[0].new_story()
+        responses = post_concurrently(apis, slug, threads=8, per_thread=5)
+        assert_gapless(apis[1], slug, 40, responses)
+        assert_clean_log(*pair)
+
+
+# --- 8. several processes joined by Redis ---------------------------------------------
+
+
+@pytest.fixture
+def redis_pair(postgres_url, tmp_path) -> Iterator[tuple[list[LiveServer], str]]:
+    """Two servers on one PostgreSQL database, both with REDIS_URL set."""
+    token = prepare_database(postgres_url)
+    with servers(postgres_url, tmp_path, 2, REDIS_URL=REDIS_URL) as pair:
+        yield pair, token
+
+
+def test_change_crosses_servers_through_redis(redis_pair):
+    (one, two), token = redis_pair
+    slug = Api(one.url, token).new_story()
+    with reader(one.url) as sio:
+        assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
+        update = Api(two.url, token).post(slug, "Posted through the other process")
+        changes = sio.wait_changes(1)
+        assert changes == [{"article": slug, "seq": 1, "type": "created", "update": update}]
+        sio.round_trip()
+        assert len(sio.changes()) == 1  # delivered once, not once per process
+    assert_clean_log(one, two)
+
+
+def test_reader_count_spans_servers_with_redis(redis_pair):
+    """CONTRACT `readers`: how many are watching now, not how many on one process."""
+    (one, two), token = redis_pair
+    slug = Api(one.url, token).new_story()
+    with reader(one.url) as first, reader(two.url) as second:
+        assert first.subscribe(slug)["ok"] is True
+        assert second.subscribe(slug)["ok"] is True
+        time.sleep(2.5)  # the count is coalesced over a second; let every process send it
+        counts = [p["count"] for p in first.events("readers") + second.events("readers")]
+        latest = [first.events("readers")[-1]["count"], second.events("readers")[-1]["count"]]
+        assert latest == [2, 2], counts
+
+
+# --- 9. reader counts -------------------------------------------------------------------
+
+
+def test_readers_count_sent_to_watchers(live_server):
+    server, token = live_server
+    slug = Api(server.url, token).new_story()
+    with reader(server.url) as first:
+        with reader(server.url) as second:
+            assert first.subscribe(slug)["ok"] is True
+            assert second.subscribe(slug)["ok"] is True
+            expected = {"article": slug, "count": 2}
+            first.wait_until(lambda: expected in first.events("readers"), timeout=3.5)
+        # The one left is told it is alone now.
+        first.wait_until(lambda: first.events("readers")[-1]["count"] == 1, timeout=3.5)
+        assert first.events("readers")[-1] == {"article": slug, "count": 1}
+
+
+# --- 10. bad socket input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "not an object",
+        ["story"],
+        42,
+        {},
+        {"article": ""},
+        {"article": "no-such-story"},
+        {"article": "SLUG", "since": "0"},
+        {"article": "SLUG", "since": -1},
+        {"article": "SLUG", "since": True},
+        {"article": "SLUG", "since": 1.0},
+        {"article": "SLUG", "since": 99},  # ahead of the story
+    ],
+    ids=repr,
+)
+def test_bad_subscribe_refused_and_server_survives(live_server, payload):
+    server, token = live_server
+    api = Api(server.url, token)
+    slug = api.new_story()
+    if isinstance(payload, dict) and payload.get("article") == "SLUG":
+        payload = {**payload, "article": slug}
+    with reader(server.url) as sio:
+        ack = sio.send_subscribe(payload)
+        assert ack["ok"] is False
+        assert isinstance(ack["error"], str) and ack["error"].strip()
+        assert "seq" not in ack
+
+        # Still alive, on the same connection: a valid subscribe then works.
+        assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
+        api.post(slug, "After the bad input")
+        assert [change["seq"] for change in sio.wait_changes(1)] == [1]
+    assert server.process.poll() is None
+    assert_clean_log(server)
+
+
+@pytest.mark.parametrize("since", [5, "5"])
+def test_refused_subscribe_does_not_follow_the_story(live_server, since):
+    """A reader whose subscribe was refused is not watching: no changes, not counted."""
+    server, token = live_server
+    api = Api(server.url, token)
+    slug = api.new_story()
+    with reader(server.url) as refused, reader(server.url) as watcher:
+        assert refused.subscribe(slug, since=since)["ok"] is False
+        assert watcher.subscribe(slug)["ok"] is True
+        api.post(slug, "Only for the watcher")
+        watcher.wait_changes(1)
+        refused.round_trip()  # the room's emit reached both sockets before this
+        watcher.wait_until(lambda: watcher.events("readers"), timeout=3.5)
+        refused.round_trip()
+        assert refused.changes() == []
+        assert watcher.events("readers")[-1] == {"article": slug, "count": 1}

@@ -1,0 +1,193 @@
+"""Socket.IO handlers through Flask-SocketIO's test client: subscribe, catch-up, live changes.
+
+What the test client cannot show (origins, real transports, several processes) is tested
+against a real server in test_live_server.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from liveblog import realtime
+from liveblog.extensions import socketio
+
+URL = "/api/articles/election-night"
+
+
+def changes(sio) -> list[dict]:
+    return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
+
+
+def subscribe(sio, **payload):
+    return sio.emit("subscribe", {"article": "election-night", **payload}, callback=True)
+
+
+def test_subscriber_receives_each_change_live(client, bearer, story, socket_client):
+    assert subscribe(socket_client, since=0) == {"ok": True, "seq": 0}
+    update = client.post(f"{URL}/updates", json={"body": "Live"}, headers=bearer).get_json()
+    client.patch(f"{URL}/updates/{update['id']}", json={"body": "Live!"}, headers=bearer)
+    client.delete(f"{URL}/updates/{update['id']}", headers=bearer)
+    received = changes(socket_client)
+    assert [(c["seq"], c["type"]) for c in received] == [
+        (1, "created"),
+        (2, "edited"),
+        (3, "deleted"),
+    ]
+    assert received[0] == {
+        "article": "election-night",
+        "seq": 1,
+        "type": "created",
+        "update": update,
+    }
+    assert received[1]["update"]["html"] == "<p>Live!</p>"
+
+
+def test_catch_up_sends_exactly_the_missed_changes_in_order(app, client, bearer, story):
+    ids = [
+        client.post(f"{URL}/updates", json={"body": f"n{i}"}, headers=bearer).get_json()["id"]
+        for i in range(3)
+    ]
+    client.patch(f"{URL}/updates/{ids[0]}", json={"headline": "First"}, headers=bearer)
+    client.delete(f"{URL}/updates/{ids[1]}", headers=bearer)  # the story is now at seq 5
+    sio = socketio.test_client(app, flask_test_client=client)
+    ack = subscribe(sio, since=2)
+    assert ack == {"ok": True, "seq": 5}
+    assert [(c["seq"], c["type"]) for c in changes(sio)] == [
+        (3, "created"),
+        (4, "edited"),
+        (5, "deleted"),
+    ]
+    sio.disconnect()
+
+
+def test_subscribe_without_since_gets_only_live_changes(client, bearer, story, socket_client):
+    client.post(f"{URL}/updates", json={"body": "before"}, headers=bearer)
+    assert subscribe(socket_client) == {"ok": True, "seq": 1}
+    assert changes(socket_client) == []
+    client.post(f"{URL}/updates", json={"body": "after"}, headers=bearer)
+    assert [c["seq"] for c in changes(socket_client)] == [2]
+
+
+def test_stories_are_isolated(client, bearer, story, socket_client):
+    client.post("/api/articles", json={"title": "Other"}, headers=bearer)
+    subscribe(socket_client, since=0)
+    client.post("/api/articles/other/updates", json={"body": "elsewhere"}, headers=bearer)
+    client.post(f"{URL}/updates", json={"body": "here"}, headers=bearer)
+    assert [(c["article"], c["update"]["body"]) for c in changes(socket_client)] == [
+        ("election-night", "here")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (None, "send an object"),
+        ("election-night", "send an object"),
+        ([1, 2], "send an object"),
+        ({}, "slug"),
+        ({"article": 5}, "slug"),
+        ({"article": "nope"}, "no story"),
+        ({"article": "election-night", "since": "3"}, "whole number"),
+        ({"article": "election-night", "since": -1}, "whole number"),
+        ({"article": "election-night", "since": 1.5}, "whole number"),
+        ({"article": "election-night", "since": True}, "whole number"),
+    ],
+)
+def test_bad_subscriptions_are_refused_with_a_reason(story, socket_client, payload, message):
+    ack = socket_client.emit("subscribe", payload, callback=True)
+    assert ack["ok"] is False and message in ack["error"]
+    assert socket_client.is_connected()
+    assert subscribe(socket_client, since=0)["ok"] is True  # the connection still works
+
+
+def test_since_ahead_of_the_story_asks_for_a_reload(story, socket_client):
+    assert subscribe(socket_client, since=7) == {
+        "ok": False,
+        "error": "since 7 is ahead of the story (at 0)",
+        "reload": True,
+    }
+
+
+@pytest.mark.config(MAX_CATCH_UP=2)
+def test_too_far_behind_asks_for_a_reload(client, bearer, story, socket_client):
+    for i in range(3):
+        client.post(f"{URL}/updates", json={"body": f"n{i}"}, headers=bearer)
+    ack = subscribe(socket_client, since=0)
+    assert ack["ok"] is False and ack["reload"] is True
+    assert changes(socket_client) == []
+
+
+def test_reader_count_is_sent_coalesced(app, client, story, monkeypatch):
+    monkeypatch.setattr(realtime, "READERS_INTERVAL", 0.2)
+    readers = [socketio.test_client(app, flask_test_client=client) for _ in range(3)]
+    for sio in readers:
+        subscribe(sio)
+    assert realtime.reader_count("election-night") == 3
+    deadline = time.monotonic() + 5
+    counts: list[dict] = []
+    while time.monotonic() < deadline and not counts:
+        time.sleep(0.05)
+        counts = [e["args"][0] for e in readers[0].get_received() if e["name"] == "readers"]
+    assert counts == [{"article": "election-night", "count": 3}]  # one message for three joins
+    readers[2].disconnect()
+    assert realtime.reader_count("election-night") == 2
+    for sio in readers[:2]:
+        sio.disconnect()
+    assert realtime.reader_count("election-night") == 0
+
+
+def apply_changes(state: dict[int, dict], received: list[dict]) -> dict[int, dict]:
+    """What a reader does with CHANGE events: the client half of the verify_action check."""
+    state = dict(state)
+    for change in received:
+        if change["type"] == "deleted":
+            state.pop(change["update"]["id"], None)
+        else:
+            state[change["update"]["id"]] = change["update"]
+    return state
+
+
+def fetch_state(client) -> dict[int, dict]:
+    updates = client.get(f"{URL}/updates?limit=200").get_json()["updates"]
+    return {update["id"]: update for update in updates}
+
+
+ACTIONS = {
+    "create": lambda c, h, ids: c.post(
+        f"{URL}/updates", json={"body": "new", "headline": "H"}, headers=h
+    ),
+    "edit body": lambda c, h, ids: c.patch(
+        f"{URL}/updates/{ids[0]}", json={"body": "changed"}, headers=h
+    ),
+    "edit flags": lambda c, h, ids: c.patch(
+        f"{URL}/updates/{ids[0]}", json={"key_event": True, "headline": None}, headers=h
+    ),
+    "pin": lambda c, h, ids: c.patch(f"{URL}/updates/{ids[1]}", json={"pinned": True}, headers=h),
+    "delete": lambda c, h, ids: c.delete(f"{URL}/updates/{ids[1]}", headers=h),
+    "create pinned": lambda c, h, ids: c.post(
+        f"{URL}/updates", json={"body": "p", "pinned": True}, headers=h
+    ),
+}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_verify_action(action, app, client, bearer, story):
+    """Old state + the events an action produced == the state fetched afresh afterwards."""
+    ids = [
+        client.post(f"{URL}/updates", json={"body": f"n{i}"}, headers=bearer).get_json()["id"]
+        for i in range(2)
+    ]
+    client.patch(f"{URL}/updates/{ids[0]}", json={"pinned": True}, headers=bearer)
+    before = fetch_state(client)
+    sio = socketio.test_client(app, flask_test_client=client)
+    ack = subscribe(sio, since=client.get(URL).get_json()["seq"])
+    assert ACTIONS[action](client, bearer, ids).status_code in (200, 201, 204)
+    received = changes(sio)
+    assert received, "the action produced no change event"
+    assert [c["seq"] for c in received] == list(
+        range(ack["seq"] + 1, ack["seq"] + 1 + len(received))
+    )
+    assert apply_changes(before, received) == fetch_state(client)
+    sio.disconnect()
