@@ -79,6 +79,13 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     return {"ok": True, "seq": max([article.seq, *(change.seq for change in missed)])}
 
 
+@socketio.on_error_default
+def on_error(error: Exception) -> dict[str, Any]:
+    """A handler that fails answers its ack with a refusal instead of leaving the client waiting."""
+    current_app.logger.exception("socket event failed", exc_info=error)
+    return _refuse("the server could not handle that event; try again")
+
+
 @socketio.on("disconnect")
 def on_disconnect(*_reason: Any) -> None:
     with _presence_lock:

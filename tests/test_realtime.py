@@ -191,3 +191,13 @@ def test_verify_action(action, app, client, bearer, story):
     )
     assert apply_changes(before, received) == fetch_state(client)
     sio.disconnect()
+
+
+def test_a_failing_handler_answers_with_a_refusal(story, socket_client, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(realtime.Article, "by_slug", broken)
+    ack = subscribe(socket_client, since=0)
+    assert ack["ok"] is False and "could not handle" in ack["error"]
+    assert socket_client.is_connected()
