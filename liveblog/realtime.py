@@ -64,7 +64,8 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     # Join before reading the log: a change committed in between then arrives both ways,
     # and the reader drops the duplicate by its seq, rather than missing it.
     join_room(room(slug))
-    _watch(slug, request.sid)
+    if data.get("count", True) is not False:  # editors' compose pages follow without counting
+        _watch(slug, request.sid)
     db.session.refresh(article)
     if since is None:
         return {"ok": True, "seq": article.seq}

@@ -293,7 +293,8 @@ def edit_update(article: Article, update_id: int, editor: Editor, **fields: Any)
             setattr(update, name, value)
         if "body" in fields:
             update.html = render_markdown(fields["body"])
-        update.edited_at = utcnow()
+        if {"body", "headline"} & set(fields):  # pinning or flagging is not editing the text
+            update.edited_at = utcnow()
         update.seq = seq
         outbox.append(_log_change(article, seq, "edited", update))
     return update

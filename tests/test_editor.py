@@ -153,3 +153,9 @@ def test_start_a_story_without_title_shows_the_form_again(client, auth):
 def test_sign_in_attempts_are_rate_limited(client, auth):
     statuses = [auth.login(password="guess").status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
+
+
+def test_compose_page_follows_without_counting_as_a_reader(client, auth, story):
+    auth.login()
+    assert b'data-count="false"' in client.get(COMPOSE).data
+    assert b'data-count="true"' in client.get("/articles/election-night").data

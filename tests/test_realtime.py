@@ -201,3 +201,9 @@ def test_a_failing_handler_answers_with_a_refusal(story, socket_client, monkeypa
     ack = subscribe(socket_client, since=0)
     assert ack["ok"] is False and "could not handle" in ack["error"]
     assert socket_client.is_connected()
+
+
+def test_a_subscription_can_follow_without_being_counted(story, socket_client):
+    """The editors' compose page follows the story live but is not a reader."""
+    assert subscribe(socket_client, since=0, count=False)["ok"] is True
+    assert realtime.reader_count("election-night") == 0

@@ -229,3 +229,12 @@ def test_editor_passwords_are_hashed(app):
             services.create_editor("carol", "short")
         with pytest.raises(services.Conflict):
             services.create_editor("bob", "another long one")
+
+
+def test_pinning_or_flagging_is_not_an_edit_of_the_text(ctx):
+    article, editor = ctx
+    update = services.post_update(article, editor, "Text")
+    services.edit_update(article, update.id, editor, pinned=True, key_event=True)
+    assert db.session.get(Update, update.id).edited_at is None
+    services.edit_update(article, update.id, editor, headline="Now with a headline")
+    assert db.session.get(Update, update.id).edited_at is not None

@@ -130,7 +130,8 @@
 
   socket.on('connect', () => {
     setConnection('connecting', 'Catching up…');
-    socket.emit('subscribe', { article: slug, since: lastSeq }, (ack) => {
+    const subscription = { article: slug, since: lastSeq, count: stream.dataset.count !== 'false' };
+    socket.emit('subscribe', subscription, (ack) => {
       if (ack && ack.ok) {
         knownSeq = Math.max(knownSeq, ack.seq);
         setConnection('live', 'Live');

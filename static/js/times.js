@@ -1,7 +1,7 @@
 'use strict';
 // Times are sent in UTC; show each one in the reader's own time zone.
 window.liveblogTimes = (() => {
-  const time = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
   const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
   const day = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
 

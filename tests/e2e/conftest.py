@@ -1,0 +1,50 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against a real `python app.py`.
+
+The browser is shared by the session (it takes a second to start); every test gets its own
+server, database and browser contexts, so no state leaks from one test into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.liveserver import LiveServer
+
+from .helpers import CHROMIUM, Api, Pages, Site, launch_chromium
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"browser tests need Chromium at {CHROMIUM} (Debian package: chromium)"
+        print(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(live_server: tuple[LiveServer, str]) -> Iterator[Site]:
+    """A live server with one fresh story on it, and the API to write to it."""
+    server, token = live_server
+    api = Api(server.url, token)
+    try:
+        api.create_story("Election night", "election-night")
+        yield Site(server, api, "election-night")
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[Pages]:
+    opened = Pages(browser)
+    try:
+        yield opened
+    finally:
+        opened.close()
+    assert not opened.errors, f"uncaught errors in the page: {opened.errors}"
