@@ -35,16 +35,21 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     from . import realtime  # noqa: F401  handlers must exist before socketio.init_app
+    from .presence import presence
+    from .relay import relay
 
     socketio.init_app(
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
         message_queue=app.config["REDIS_URL"],
+        channel=f"{app.config['REDIS_CHANNEL']}:socketio",
         # Readers only ever send a small `subscribe`; anything big is hostile.
         max_http_buffer_size=16 * 1024,
         # None: same origin only, so other sites cannot open sockets with a reader's cookies.
         cors_allowed_origins=None,
     )
+    relay.init_app(app)
+    presence.init_app(app)
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:

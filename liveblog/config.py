@@ -36,6 +36,8 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
         or f"sqlite:///{instance / 'liveblog.sqlite'}",
         REDIS_URL=redis_url,
+        # Prefix of the Redis channels and keys, so deployments can share one Redis server.
+        REDIS_CHANNEL=os.environ.get("REDIS_CHANNEL", "liveblog"),
         # Whole requests: a story body or update is far smaller; this stops floods early.
         MAX_CONTENT_LENGTH=_int_env("MAX_CONTENT_LENGTH", 256 * 1024),
         MAX_BODY_CHARS=20_000,

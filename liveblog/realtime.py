@@ -10,27 +10,29 @@ import threading
 from typing import Any
 
 from flask import current_app, request
-from flask_socketio import emit, join_room
+from flask_socketio import emit, join_room, leave_room
 
 from .extensions import db, socketio
 from .models import Article
+from .presence import presence
+from .relay import relay, room
 
-# Readers watching each story in this process, and the stories whose count is waiting to be
-# sent: a crowd joining within a second costs one `readers` message, not one per join.
-_watchers: dict[str, set[str]] = {}
-_count_pending: set[str] = set()
-_presence_lock = threading.Lock()
 READERS_INTERVAL = 1.0
 MAX_SUBSCRIPTIONS = 10
 
-
-def room(slug: str) -> str:
-    return f"article:{slug}"
+# Stories whose reader count is waiting to be sent: a crowd joining within a second costs
+# one `readers` message, not one per join.
+_count_pending: set[str] = set()
+_pending_lock = threading.Lock()
 
 
 def publish_change(change: dict[str, Any]) -> None:
     """Send a committed CHANGE to everyone watching its story (called by services only)."""
-    socketio.emit("change", change, to=room(change["article"]))
+    relay.publish(change)
+
+
+def reader_count(slug: str) -> int:
+    return presence.count(slug)
 
 
 def _refuse(message: str, reload: bool = False) -> dict[str, Any]:
@@ -50,6 +52,11 @@ def _parse_subscribe(data: Any) -> tuple[str, int | None] | str:
     return slug, since
 
 
+@socketio.on("connect")
+def on_connect(*_auth: Any) -> None:
+    relay.ensure_listening()
+
+
 @socketio.on("subscribe")
 def on_subscribe(data: Any = None) -> dict[str, Any]:
     parsed = _parse_subscribe(data)
@@ -59,25 +66,32 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     article = Article.by_slug(slug)
     if article is None:
         return _refuse(f"no story has the slug {slug!r}")
-    if slug not in _watched_by(request.sid) and len(_watched_by(request.sid)) >= MAX_SUBSCRIPTIONS:
+    if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
+        return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
+    following = presence.stories_of(request.sid)
+    if slug not in following and len(following) >= MAX_SUBSCRIPTIONS:
         return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
+
     # Join before reading the log: a change committed in between then arrives both ways,
     # and the reader drops the duplicate by its seq, rather than missing it.
     join_room(room(slug))
-    if data.get("count", True) is not False:  # editors' compose pages follow without counting
-        _watch(slug, request.sid)
     db.session.refresh(article)
-    if since is None:
-        return {"ok": True, "seq": article.seq}
-    if since > article.seq:
-        return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
-    limit = current_app.config["MAX_CATCH_UP"]
-    missed = article.changes_since(since, limit=limit + 1)
-    if len(missed) > limit:
-        return _refuse(f"more than {limit} changes were missed", reload=True)
+    missed = article.changes_since(since, limit=_catch_up_limit() + 1) if since is not None else []
+    if len(missed) > _catch_up_limit():
+        leave_room(room(slug))
+        return _refuse(f"more than {_catch_up_limit()} changes were missed", reload=True)
     for change in missed:
         emit("change", change.payload)
-    return {"ok": True, "seq": max([article.seq, *(change.seq for change in missed)])}
+    latest = max([article.seq, *(change.seq for change in missed)])
+    relay.subscribed(slug, latest)
+    if data.get("count", True) is not False:  # editors' compose pages follow without counting
+        presence.join(slug, request.sid)
+        _schedule_count(slug)
+    return {"ok": True, "seq": latest}
+
+
+def _catch_up_limit() -> int:
+    return current_app.config["MAX_CATCH_UP"]
 
 
 @socketio.on_error_default
@@ -89,34 +103,12 @@ def on_error(error: Exception) -> dict[str, Any]:
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason: Any) -> None:
-    with _presence_lock:
-        stories = [slug for slug, sids in _watchers.items() if request.sid in sids]
-        for slug in stories:
-            _watchers[slug].discard(request.sid)
-            if not _watchers[slug]:
-                del _watchers[slug]
-    for slug in stories:
+    for slug in presence.leave_all(request.sid):
         _schedule_count(slug)
 
 
-def _watched_by(sid: str) -> list[str]:
-    with _presence_lock:
-        return [slug for slug, sids in _watchers.items() if sid in sids]
-
-
-def _watch(slug: str, sid: str) -> None:
-    with _presence_lock:
-        _watchers.setdefault(slug, set()).add(sid)
-    _schedule_count(slug)
-
-
-def reader_count(slug: str) -> int:
-    with _presence_lock:
-        return len(_watchers.get(slug, ()))
-
-
 def _schedule_count(slug: str) -> None:
-    with _presence_lock:
+    with _pending_lock:
         if slug in _count_pending:
             return
         _count_pending.add(slug)
@@ -125,6 +117,6 @@ def _schedule_count(slug: str) -> None:
 
 def _send_count_later(slug: str) -> None:
     socketio.sleep(READERS_INTERVAL)
-    with _presence_lock:
+    with _pending_lock:
         _count_pending.discard(slug)
     socketio.emit("readers", {"article": slug, "count": reader_count(slug)}, to=room(slug))

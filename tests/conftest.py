@@ -161,8 +161,9 @@ def live_server(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'live.sqlite'}"
     token = prepare_database(url)
-    server = LiveServer(url, tmp_path / "server.log").start()
+    server = LiveServer(url, tmp_path / "server.log")
     try:
+        server.start()
         yield server, token
     finally:
         server.stop()

@@ -207,3 +207,23 @@ def test_a_subscription_can_follow_without_being_counted(story, socket_client):
     """The editors' compose page follows the story live but is not a reader."""
     assert subscribe(socket_client, since=0, count=False)["ok"] is True
     assert realtime.reader_count("election-night") == 0
+
+
+def test_relay_delivers_in_seq_order_when_broadcasts_race(
+    client, bearer, story, socket_client, monkeypatch
+):
+    """Two commits whose broadcasts arrive swapped still reach readers as 1, 2, once each."""
+    from liveblog.relay import relay
+
+    subscribe(socket_client, since=0)
+    held: list[dict] = []
+    monkeypatch.setattr(relay, "publish", held.append)  # the broadcasts are late...
+    for body in ("first", "second"):
+        client.post(f"{URL}/updates", json={"body": body}, headers=bearer)
+    assert changes(socket_client) == []
+    second, first = held[1], held[0]
+    relay.deliver(second)  # ...and the later one arrives first
+    relay.deliver(first)
+    received = changes(socket_client)
+    assert [(c["seq"], c["update"]["body"]) for c in received] == [(1, "first"), (2, "second")]
+    assert received[0] == first  # the missing one was read from the change log, unchanged

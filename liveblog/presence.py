@@ -1,0 +1,103 @@
+"""Who is reading each story now: counted in this process, or across processes in Redis.
+
+With Redis, each story has a sorted set of reader ids scored by when their entry lapses;
+each process renews its own readers' entries while they stay, so a process that dies
+stops being counted within a minute instead of inflating the count for ever.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import redis
+from flask import Flask
+
+from .extensions import socketio
+
+ENTRY_LIFETIME = 60.0  # seconds an entry lasts without being renewed
+RENEW_EVERY = 20.0
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._local: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self._redis: redis.Redis | None = None
+        self._prefix = "liveblog:readers"
+        self._process = uuid.uuid4().hex[:12]
+        self._renewing = False
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["REDIS_URL"]
+        self._redis = redis.Redis.from_url(url) if url else None
+        self._prefix = f"{app.config['REDIS_CHANNEL']}:readers"
+        self._local = {}
+        self._renewing = False
+
+    def _key(self, slug: str) -> str:
+        return f"{self._prefix}:{slug}"
+
+    def _member(self, sid: str) -> str:
+        return f"{self._process}:{sid}"
+
+    def stories_of(self, sid: str) -> list[str]:
+        with self._lock:
+            return [slug for slug, sids in self._local.items() if sid in sids]
+
+    def join(self, slug: str, sid: str) -> None:
+        with self._lock:
+            self._local.setdefault(slug, set()).add(sid)
+        if self._redis is not None:
+            self._redis.zadd(self._key(slug), {self._member(sid): time.time() + ENTRY_LIFETIME})
+            self._start_renewing()
+
+    def leave(self, slug: str, sid: str) -> None:
+        with self._lock:
+            readers = self._local.get(slug, set())
+            readers.discard(sid)
+            if not readers:
+                self._local.pop(slug, None)
+        if self._redis is not None:
+            self._redis.zrem(self._key(slug), self._member(sid))
+
+    def leave_all(self, sid: str) -> list[str]:
+        stories = self.stories_of(sid)
+        for slug in stories:
+            self.leave(slug, sid)
+        return stories
+
+    def count(self, slug: str) -> int:
+        if self._redis is None:
+            with self._lock:
+                return len(self._local.get(slug, ()))
+        key = self._key(slug)
+        with self._redis.pipeline() as pipe:
+            pipe.zremrangebyscore(key, "-inf", time.time())
+            pipe.zcard(key)
+            return pipe.execute()[1]
+
+    def _start_renewing(self) -> None:
+        with self._lock:
+            if self._renewing:
+                return
+            self._renewing = True
+        socketio.start_background_task(self._renew)
+
+    def _renew(self) -> None:
+        while True:
+            socketio.sleep(RENEW_EVERY)
+            with self._lock:
+                local = {slug: set(sids) for slug, sids in self._local.items()}
+            try:
+                with self._redis.pipeline() as pipe:
+                    lapse = time.time() + ENTRY_LIFETIME
+                    for slug, sids in local.items():
+                        pipe.zadd(self._key(slug), {self._member(sid): lapse for sid in sids})
+                    pipe.execute()
+            except redis.RedisError:
+                pass  # renewed on the next round; entries outlive a few missed rounds
+
+
+presence = Presence()
