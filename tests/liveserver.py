@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +19,11 @@ from liveblog.extensions import db
 ROOT = Path(__file__).resolve().parent.parent
 EDITOR = "reporter"
 PASSWORD = "live server password"
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test run dies, so no server outlives its run."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -66,6 +73,7 @@ class LiveServer:
                 env=self.env,
                 stdout=log,
                 stderr=log,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,152 @@
+"""The server under test, in a process of its own, and what the benchmark reads from it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from bench.crowd import CrowdProcess, Editor
+from tests.liveserver import ROOT, free_port, prepare_database
+
+# Each way of serving the app: how it is started, and the WebSocket code that should answer.
+MODES = {
+    # What `python app.py` does: Flask-SocketIO's socketio.run(), which hands gevent's
+    # WSGIServer gevent-websocket's WebSocketHandler.
+    "gevent-websocket": [sys.executable, str(ROOT / "app.py")],
+    # gevent's WSGIServer with its plain handler: engine.io speaks WebSocket through
+    # simple-websocket (wsproto underneath) on the raw socket.
+    "simple-websocket": [sys.executable, "-m", "bench.simple_server"],
+}
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB, as the kernel counts it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+class ServerProcess:
+    """`python app.py` or the simple-websocket launcher on a free port; stop() ends it."""
+
+    def __init__(self, mode: str, database_url: str, log_path: Path) -> None:
+        self.mode = mode
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench-secret",
+            "RATELIMIT_ENABLED": "0",  # the benchmark posts faster than an editor may
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                MODES[self.mode], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.mode} server exited:\n{self.log()[-2000:]}")
+            try:
+                if requests.get(self.url + "/api/articles", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.mode} server did not start:\n{self.log()[-2000:]}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def websocket_handshake(url: str) -> str:
+    """The server's answer to a WebSocket upgrade offering permessage-deflate, as a browser does.
+
+    The headers tell the two implementations apart: wsproto (simple-websocket) accepts the
+    deflate offer and says so; gevent-websocket ignores extensions.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer and len(answer) < 8192:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b"\r\n\r\n")[0].decode(errors="replace")
+
+
+SLUG = "bench"
+WARM_UP_READERS = 20
+
+
+@contextmanager
+def serving(mode: str, workdir: Path, deflate: bool) -> Iterator[tuple[ServerProcess, Editor]]:
+    """A started server of `mode` on a fresh SQLite file, with the story SLUG, warmed up.
+
+    The warm-up (a few readers, one update) loads what the first reader and the first post
+    would otherwise load lazily, so neither the memory figures nor the first latency carry it.
+    """
+    rundir = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir))
+    database_url = f"sqlite:///{rundir / 'bench.sqlite'}"
+    token = prepare_database(database_url)
+    server = ServerProcess(mode, database_url, rundir / "server.log").start()
+    editor = Editor(server.url, token)
+    try:
+        editor.create_story(SLUG)
+        crowd = CrowdProcess(server.url, SLUG, WARM_UP_READERS, expect=1, deflate=deflate)
+        try:
+            crowd.ready(timeout=30)
+            editor.post(SLUG, 0)
+            crowd.receipts(timeout=30)
+        finally:
+            crowd.close()
+        yield server, editor
+    except BaseException:
+        print(f"--- {mode} server log (tail) ---\n{server.log()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        editor.close()
+        server.stop()
