@@ -13,6 +13,8 @@ SOCKETIO_CLIENT := static/vendor/socket.io.min.js
 
 install: $(VENV)/.installed $(SOCKETIO_CLIENT)
 
+$(SOCKETIO_CLIENT): | $(VENV)/.installed
+
 $(VENV)/.installed: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -27,7 +29,9 @@ $(SOCKETIO_CLIENT):
 	@tmp=$$(mktemp -d) && \
 	  (cd $$tmp && npm pack --silent socket.io-client@$(SOCKETIO_CLIENT_VERSION) >/dev/null) && \
 	  tar -xzf $$tmp/socket.io-client-$(SOCKETIO_CLIENT_VERSION).tgz -C $$tmp package/dist/socket.io.min.js && \
-	  echo "$(SOCKETIO_CLIENT_SHA256)  $$tmp/package/dist/socket.io.min.js" | sha256sum --check --quiet && \
+	  $(BIN)/python -c "import hashlib, sys; data = open(sys.argv[1], 'rb').read(); \
+	    sys.exit(hashlib.sha256(data).hexdigest() != '$(SOCKETIO_CLIENT_SHA256)' and 'checksum mismatch')" \
+	    $$tmp/package/dist/socket.io.min.js && \
 	  cp $$tmp/package/dist/socket.io.min.js $@ && rm -rf $$tmp
 	@echo "fetched socket.io client $(SOCKETIO_CLIENT_VERSION)"
 

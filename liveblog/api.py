@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, g, request
 from . import services
 from .extensions import limiter
 from .models import ApiToken, Article
+from .services import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -35,7 +36,10 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400 that says what is wrong with it."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nesting deep enough to exhaust the parser
+        abort(400, "The JSON body is nested too deeply.")
     if data is None:
         abort(400, "Send a JSON object with Content-Type: application/json.")
     if not isinstance(data, dict):
@@ -43,16 +47,13 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-def int_arg(name: str, default: int | None, low: int = 0, high: int | None = None) -> int | None:
+def int_arg(name: str, default: int | None, low: int = 0, high: int = MAX_ID) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        abort(400, f"{name} must be a whole number of {low} or more.")
-    value = int(raw)
-    if value < low or (high is not None and value > high):
-        abort(400, f"{name} must be between {low} and {high}.")
-    return value
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and low <= int(raw) <= high):
+        abort(400, f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
 
 
 def write_limit() -> str:
@@ -83,7 +84,7 @@ def get_article(slug: str):
 @limiter.limit(write_limit)
 def edit_article(slug: str):
     story = services.get_article(slug)
-    return services.edit_article(story, **json_body()).to_dict()
+    return services.edit_article(story, json_body()).to_dict()
 
 
 @bp.get("/articles/<slug>/updates")
@@ -98,8 +99,11 @@ def list_updates(slug: str):
 def list_changes(slug: str):
     story = services.get_article(slug)
     since = int_arg("since", 0)
-    changes = story.changes_since(since, limit=current_app.config["MAX_CATCH_UP"])
-    return {"seq": story.seq, "changes": [change.payload for change in changes]}
+    limit = current_app.config["MAX_CATCH_UP"]
+    changes = story.changes_since(since, limit=limit)
+    # `more`: the answer stopped at the limit; ask again from the last seq it holds.
+    more = len(changes) == limit and changes[-1].seq < story.seq
+    return {"seq": story.seq, "changes": [change.payload for change in changes], "more": more}
 
 
 @bp.post("/articles/<slug>/updates")
@@ -128,7 +132,7 @@ def post_update(slug: str):
 @limiter.limit(write_limit)
 def edit_update(slug: str, update_id: int):
     story = services.get_article(slug)
-    return services.edit_update(story, update_id, g.editor, **json_body()).to_dict()
+    return services.edit_update(story, update_id, g.editor, json_body()).to_dict()
 
 
 @bp.delete("/articles/<slug>/updates/<int:update_id>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,20 @@ from flask import Flask
 def _secret_key(instance: Path) -> str:
     """Generate a signing key once and keep it under instance/, so sessions survive restarts."""
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+    try:
+        # Created readable by the owner only, and only once: processes starting together on
+        # a fresh instance/ all end up with the key the first one wrote.
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be between creating and writing it
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty; delete it to have a new key made") from None
     key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
     return key
 
 
@@ -53,6 +63,12 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),
         RATELIMIT_STORAGE_URI=redis_url or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
+        # If Redis, where the counts live, goes away, count in memory rather than fail.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: none). Rate
+        # limits key on the client's address, which is only known through them.
+        TRUSTED_PROXIES=_int_env("TRUSTED_PROXIES", 0),
         LOGIN_RATE_LIMIT=os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         WRITE_RATE_LIMIT=os.environ.get("WRITE_RATE_LIMIT", "120 per minute"),
     )

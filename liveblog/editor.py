@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import (
@@ -42,10 +43,18 @@ def unauthorized() -> Response:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths, so the sign-in page cannot be used to send editors elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("editor.stories")
+    """Only local paths, so the sign-in page cannot be used to send editors elsewhere.
+
+    Browsers and URL parsers drop tabs and newlines and read a backslash as a slash, so a
+    slash, a tab and a slash would become "//", another site: any of those refuses it.
+    """
+    fallback = url_for("editor.stories")
+    if not target or any(c in target for c in "\\\t\r\n") or not target.isprintable():
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -96,7 +105,7 @@ def start_story() -> Response | tuple[str, int]:
 @login_required
 def set_status(slug: str) -> Response:
     story = services.get_article(slug)
-    services.edit_article(story, status=request.form.get("status", ""))
+    services.edit_article(story, {"status": request.form.get("status", "")})
     flash(f"Story “{story.title}” is now {story.status}.")
     return redirect(url_for("editor.compose", slug=slug))
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(r"^[^\x00-\x1f\x7f]*$", message="Type the username without control characters."),
+        ],
+    )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 

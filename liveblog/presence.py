@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 
 from .extensions import socketio
 
@@ -50,7 +52,8 @@ class Presence:
         with self._lock:
             self._local.setdefault(slug, set()).add(sid)
         if self._redis is not None:
-            self._redis.zadd(self._key(slug), {self._member(sid): time.time() + ENTRY_LIFETIME})
+            with _tolerated("count a reader"):
+                self._redis.zadd(self._key(slug), {self._member(sid): time.time() + ENTRY_LIFETIME})
             self._start_renewing()
 
     def leave(self, slug: str, sid: str) -> None:
@@ -60,7 +63,8 @@ class Presence:
             if not readers:
                 self._local.pop(slug, None)
         if self._redis is not None:
-            self._redis.zrem(self._key(slug), self._member(sid))
+            with _tolerated("uncount a reader"):  # the entry lapses by itself
+                self._redis.zrem(self._key(slug), self._member(sid))
 
     def leave_all(self, sid: str) -> list[str]:
         stories = self.stories_of(sid)
@@ -73,10 +77,14 @@ class Presence:
             with self._lock:
                 return len(self._local.get(slug, ()))
         key = self._key(slug)
-        with self._redis.pipeline() as pipe:
-            pipe.zremrangebyscore(key, "-inf", time.time())
-            pipe.zcard(key)
-            return pipe.execute()[1]
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.zremrangebyscore(key, "-inf", time.time())
+                pipe.zcard(key)
+                return pipe.execute()[1]
+        except redis.RedisError:  # without Redis, this process's readers are the best guess
+            with self._lock:
+                return len(self._local.get(slug, ()))
 
     def _start_renewing(self) -> None:
         with self._lock:
@@ -98,6 +106,15 @@ class Presence:
                     pipe.execute()
             except redis.RedisError:
                 pass  # renewed on the next round; entries outlive a few missed rounds
+
+
+@contextmanager
+def _tolerated(action: str) -> Iterator[None]:
+    """Reader counts are an estimate: a Redis hiccup must not cost a reader its updates."""
+    try:
+        yield
+    except redis.RedisError:
+        current_app.logger.warning("could not %s: Redis unavailable", action)
 
 
 presence = Presence()

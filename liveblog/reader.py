@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, render_template
 
 from . import services
-from .extensions import db
-from .models import Article, Update, iso
+from .models import Article, iso
 
 bp = Blueprint("reader", __name__)
 
@@ -28,9 +27,7 @@ def article(slug: str) -> str:
 @bp.get("/articles/<slug>/updates/<int:update_id>")
 def permalink(slug: str, update_id: int) -> str:
     story = services.get_article(slug)
-    update = db.session.get(Update, update_id)
-    if update is None or update.article_id != story.id or update.deleted_at is not None:
-        abort(404, f"Story {slug!r} has no update {update_id}; it may have been deleted.")
+    update = services.get_update(story, update_id)
     return render_template("reader/permalink.html", article=story, update=update)
 
 

@@ -13,7 +13,7 @@ from flask import current_app, request
 from flask_socketio import emit, join_room, leave_room
 
 from .extensions import db, socketio
-from .models import Article
+from .models import Article, Change
 from .presence import presence
 from .relay import relay, room
 
@@ -52,6 +52,14 @@ def _parse_subscribe(data: Any) -> tuple[str, int | None] | str:
     return slug, since
 
 
+class _TooFarBehind(Exception):
+    pass
+
+
+# The stories each connection follows, counted or not, to bound what one connection can ask.
+_following: dict[str, set[str]] = {}
+
+
 @socketio.on("connect")
 def on_connect(*_auth: Any) -> None:
     relay.ensure_listening()
@@ -68,26 +76,40 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
         return _refuse(f"no story has the slug {slug!r}")
     if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
         return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
-    following = presence.stories_of(request.sid)
-    if slug not in following and len(following) >= MAX_SUBSCRIPTIONS:
+    following = _following.setdefault(request.sid, set())
+    if slug in following:
+        return _refuse(f"this connection already follows {slug!r}")
+    if len(following) >= MAX_SUBSCRIPTIONS:
         return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
-
-    # Join before reading the log: a change committed in between then arrives both ways,
-    # and the reader drops the duplicate by its seq, rather than missing it.
-    join_room(room(slug))
-    db.session.refresh(article)
-    missed = article.changes_since(since, limit=_catch_up_limit() + 1) if since is not None else []
-    if len(missed) > _catch_up_limit():
+    try:
+        missed, latest = relay.join(
+            slug, lambda: join_room(room(slug)), _log_reader(article, since)
+        )
+    except _TooFarBehind:
         leave_room(room(slug))
         return _refuse(f"more than {_catch_up_limit()} changes were missed", reload=True)
     for change in missed:
-        emit("change", change.payload)
-    latest = max([article.seq, *(change.seq for change in missed)])
-    relay.subscribed(slug, latest)
+        emit("change", change)
     if data.get("count", True) is not False:  # editors' compose pages follow without counting
         presence.join(slug, request.sid)
         _schedule_count(slug)
+    following.add(slug)
     return {"ok": True, "seq": latest}
+
+
+def _log_reader(article: Article, since: int | None):
+    """Reads, once the reader is in the room, what it missed and the story's latest seq."""
+
+    def read_log() -> tuple[list[Change], int]:
+        db.session.refresh(article)
+        if since is None:
+            return [], article.seq
+        missed = article.changes_since(since, limit=_catch_up_limit() + 1)
+        if len(missed) > _catch_up_limit():
+            raise _TooFarBehind
+        return missed, max([article.seq, *(change.seq for change in missed)])
+
+    return read_log
 
 
 def _catch_up_limit() -> int:
@@ -103,6 +125,7 @@ def on_error(error: Exception) -> dict[str, Any]:
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason: Any) -> None:
+    _following.pop(request.sid, None)
     for slug in presence.leave_all(request.sid):
         _schedule_count(slug)
 

@@ -3,9 +3,12 @@
 Changes to one story commit in seq order (the seq is taken with a row lock held to commit),
 but the broadcasts that follow the commits can race one another: two greenlets in one
 process, or two processes through Redis. So every process relays changes through here. It
-remembers the last seq it delivered per story; a change that skips ahead means the ones in
-between have already committed, so they are read from the change log and delivered first;
-a change that arrives after a later one was delivered is dropped.
+remembers the last seq it delivered to each story's room; a change that skips ahead means
+the ones in between have already committed, so they are read from the change log and
+delivered first; a change that arrives after a later one was delivered is dropped.
+
+A reader joining a story is caught up under the same per-story lock, so no live change can
+slip in between its catch-up and the live stream.
 
 With REDIS_URL set, changes travel between processes on a Redis channel of their own, and
 each process delivers them to its own readers only.
@@ -15,13 +18,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from flask import Flask
 
 from .extensions import db, socketio
-from .models import Article
+from .models import Article, Change
+
+Payload = dict[str, Any]
 
 
 def room(slug: str) -> str:
@@ -34,7 +40,8 @@ class Relay:
         self._redis: redis.Redis | None = None
         self._channel = "liveblog:changes"
         self._delivered: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self._listening = False
 
     def init_app(self, app: Flask) -> None:
@@ -45,36 +52,59 @@ class Relay:
         self._delivered = {}
         self._listening = False
 
+    def _lock(self, slug: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(slug, threading.Lock())
+
     # --- sending -------------------------------------------------------------------
 
-    def publish(self, change: dict[str, Any]) -> None:
+    def publish(self, change: Payload) -> None:
         """Hand a committed CHANGE to every process (or just this one, without Redis)."""
         if self._redis is not None:
             self._redis.publish(self._channel, json.dumps(change))
         else:
             self.deliver(change)
 
-    def subscribed(self, slug: str, seq: int) -> None:
-        """A reader here has caught up to `seq`: live delivery of the story starts after it."""
-        with self._lock:
-            self._delivered.setdefault(slug, seq)
-
-    def deliver(self, change: dict[str, Any]) -> None:
+    def deliver(self, change: Payload) -> None:
         slug, seq = change["article"], change["seq"]
-        with self._lock:  # held while emitting, so emits to a story leave in seq order
-            last = self._delivered.get(slug, seq - 1)
+        with self._lock(slug):  # held while emitting, so a story's emits leave in seq order
+            last = self._delivered.get(slug)
+            if last is None:  # nobody here has subscribed to this story: nobody to tell
+                self._delivered[slug] = seq
+                return
             if seq <= last:
                 return
             for missed in self._between(slug, last, seq):
-                self._emit(missed)
-            self._emit(change)
+                self._emit_to_room(missed)
+            self._emit_to_room(change)
             self._delivered[slug] = seq
 
-    def _emit(self, change: dict[str, Any]) -> None:
+    def join(
+        self, slug: str, enter: Callable[[], None], read_log: Callable[[], tuple[list[Change], int]]
+    ) -> tuple[list[Payload], int]:
+        """Put a reader in the story's room and return the changes it must be sent first.
+
+        `enter` joins the room; `read_log` reads the changes the reader missed and the story's
+        latest seq. Both run under the story's lock, so nothing is delivered live meanwhile.
+        Changes up to what the room has had go to the reader alone; any the room has not had
+        yet are delivered to the whole room here, the new reader included, in order.
+        """
+        with self._lock(slug):
+            enter()
+            missed, latest = read_log()
+            delivered = self._delivered.setdefault(slug, latest)
+            for_reader = [change.payload for change in missed if change.seq <= delivered]
+            for change in self._between(slug, delivered, latest + 1):
+                self._emit_to_room(change)
+            self._delivered[slug] = max(delivered, latest)
+            return for_reader, max(delivered, latest)
+
+    def _emit_to_room(self, change: Payload) -> None:
         # ignore_queue: only this process's readers; every process has its own relay.
         socketio.emit("change", change, to=room(change["article"]), ignore_queue=True)
 
-    def _between(self, slug: str, low: int, high: int) -> list[dict[str, Any]]:
+    def _between(self, slug: str, low: int, high: int) -> list[Payload]:
+        """The logged changes with low < seq < high, oldest first."""
         if high - low <= 1:
             return []
         with self._app.app_context():
@@ -88,27 +118,32 @@ class Relay:
 
     def ensure_listening(self) -> None:
         """Start relaying changes from Redis, once per process, before the first reader."""
-        if self._redis is None or self._listening:
+        if self._redis is None:
             return
-        with self._lock:
+        with self._locks_lock:
             if self._listening:
                 return
             self._listening = True
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self._channel)
-        socketio.start_background_task(self._listen, pubsub)
+        socketio.start_background_task(self._listen)
 
-    def _listen(self, pubsub: redis.client.PubSub) -> None:
+    def _listen(self) -> None:
+        """Relay from Redis for as long as the process lives, resubscribing after outages."""
         while True:
             try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self._channel)
                 for message in pubsub.listen():
                     if message["type"] == "message":
-                        self.deliver(json.loads(message["data"]))
-            except redis.ConnectionError:
+                        self._relay_one(message["data"])
+            except redis.RedisError:
                 self._app.logger.warning("lost Redis; relaying again once it is back")
                 socketio.sleep(1)
-            except Exception:  # one bad message must not stop the relay
-                self._app.logger.exception("could not relay a change")
+
+    def _relay_one(self, data: bytes) -> None:
+        try:
+            self.deliver(json.loads(data))
+        except Exception:  # one bad message must not stop the relay
+            self._app.logger.exception("could not relay a change")
 
 
 relay = Relay()

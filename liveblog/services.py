@@ -58,12 +58,19 @@ class Conflict(ServiceError):
 # --- validation -------------------------------------------------------------------
 
 
+# Control characters other than tab and newlines, and lone surrogates: PostgreSQL refuses
+# NUL, XML (the Atom feed) refuses the rest, and no person types them.
+UNPRINTABLE_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 def _text(value: Any, field: str, limit: int, *, required: bool) -> str | None:
     """A stripped string within `limit` characters; empty becomes None when optional."""
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise Invalid(f"{field} must be a string")
+    if UNPRINTABLE_RE.search(value):
+        raise Invalid(f"{field} contains control characters; remove them and send it again")
     value = value.strip()
     if not value:
         if required:
@@ -81,7 +88,9 @@ def _flag(value: Any, field: str) -> bool:
 
 
 def _body(value: Any) -> str:
-    return _text(value, "body", current_app.config["MAX_BODY_CHARS"], required=True)
+    body = _text(value, "body", current_app.config["MAX_BODY_CHARS"], required=True)
+    assert body is not None  # required=True never gives None
+    return body
 
 
 def _headline(value: Any) -> str | None:
@@ -89,7 +98,9 @@ def _headline(value: Any) -> str | None:
 
 
 def _title(value: Any) -> str:
-    return _text(value, "title", current_app.config["MAX_TITLE_CHARS"], required=True)
+    title = _text(value, "title", current_app.config["MAX_TITLE_CHARS"], required=True)
+    assert title is not None  # required=True never gives None
+    return title
 
 
 def slugify(title: str) -> str:
@@ -118,7 +129,15 @@ def _transaction() -> Iterator[list[dict[str, Any]]]:
             db.session.rollback()
             raise
     for change in sorted(outbox, key=lambda change: change["seq"]):
-        realtime.publish_change(change)
+        try:
+            realtime.publish_change(change)
+        except Exception:
+            # The change is committed and logged: readers get it from the log when the next
+            # change shows them the gap, or on reconnect. Failing the request now would only
+            # make the client send it again.
+            current_app.logger.exception(
+                "committed change %s could not be broadcast", change["seq"]
+            )
 
 
 def _next_seq(article: Article) -> int:
@@ -152,8 +171,16 @@ def _log_change(article: Article, seq: int, kind: str, update: Update) -> dict[s
     return payload
 
 
-def _find_update(article: Article, update_id: int) -> Update:
-    update = db.session.get(Update, update_id, populate_existing=True)
+MAX_ID = 2**31 - 1  # the largest id an integer column holds on every database we run on
+
+
+def get_update(article: Article, update_id: int) -> Update:
+    """A current (not deleted) update of this story, or NotFound."""
+    update = (
+        db.session.get(Update, update_id, populate_existing=True)
+        if 0 < update_id <= MAX_ID
+        else None
+    )
     if update is None or update.article_id != article.id or update.deleted_at is not None:
         raise NotFound(f"story {article.slug!r} has no update {update_id}")
     return update
@@ -163,7 +190,8 @@ def _find_update(article: Article, update_id: int) -> Update:
 
 
 def get_article(slug: str) -> Article:
-    article = Article.by_slug(slug) if isinstance(slug, str) else None
+    valid = isinstance(slug, str) and len(slug) <= 80 and SLUG_RE.fullmatch(slug)
+    article = Article.by_slug(slug) if valid else None
     if article is None:
         raise NotFound(f"no story has the slug {slug!r}")
     return article
@@ -204,8 +232,9 @@ def create_article(title: Any, slug: Any = None, body: Any = "") -> Article:
     return article
 
 
-def edit_article(article: Article, **fields: Any) -> Article:
+def edit_article(article: Article, fields: dict[str, Any]) -> Article:
     """Change a story's title, body or status (live or ended)."""
+    fields = dict(fields)
     unknown = set(fields) - {"title", "body", "status"}
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -249,11 +278,7 @@ def post_update(
     with _transaction() as outbox:
         seq = _next_seq(article)  # taken first: it is the lock that orders writers
         if idempotency_key is not None:
-            earlier = db.session.scalar(
-                sa.select(Update).where(
-                    Update.article_id == article.id, Update.idempotency_key == idempotency_key
-                )
-            )
+            earlier = _replayed(article, author, idempotency_key, fields)
             if earlier is not None:
                 db.session.rollback()  # gives the seq back
                 return earlier
@@ -274,8 +299,9 @@ def post_update(
     return update
 
 
-def edit_update(article: Article, update_id: int, editor: Editor, **fields: Any) -> Update:
+def edit_update(article: Article, update_id: int, editor: Editor, fields: dict[str, Any]) -> Update:
     """Change any of an update's headline, body, key_event and pinned flags."""
+    fields = dict(fields)
     unknown = set(fields) - {"body", "headline", "key_event", "pinned"}
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -286,7 +312,7 @@ def edit_update(article: Article, update_id: int, editor: Editor, **fields: Any)
         fields[name] = checks[name](value) if name in checks else _flag(value, name)
     with _transaction() as outbox:
         seq = _next_seq(article)
-        update = _find_update(article, update_id)
+        update = get_update(article, update_id)
         if fields.get("pinned"):
             outbox += _unpin_others(article, keep=update.id)
         for name, value in fields.items():
@@ -304,11 +330,29 @@ def delete_update(article: Article, update_id: int, editor: Editor) -> None:
     """Soft-delete: the row stays for the change log, readers are told to remove it."""
     with _transaction() as outbox:
         seq = _next_seq(article)
-        update = _find_update(article, update_id)
+        update = get_update(article, update_id)
         update.deleted_at = utcnow()
         update.pinned = False
         update.seq = seq
         outbox.append(_log_change(article, seq, "deleted", update))
+
+
+def _replayed(article: Article, author: Editor, key: str, fields: dict[str, Any]) -> Update | None:
+    """The update first sent with this key, if this is the same post sent again."""
+    earlier = db.session.scalar(
+        sa.select(Update).where(Update.article_id == article.id, Update.idempotency_key == key)
+    )
+    if earlier is None:
+        return None
+    same = earlier.author_id == author.id and all(
+        getattr(earlier, name) == value for name, value in fields.items() if name != "pinned"
+    )
+    if not same or earlier.deleted_at is not None:
+        raise Conflict(
+            "this idempotency key was already used for a different update; "
+            "send a new key for a new update"
+        )
+    return earlier
 
 
 def _unpin_others(article: Article, keep: int | None = None) -> list[dict[str, Any]]:

@@ -214,3 +214,25 @@ def test_writes_are_rate_limited(client, bearer, story):
     statuses = [post(client, bearer, {"body": f"n{i}"}).status_code for i in range(4)]
     assert statuses == [201, 201, 201, 429]
     assert seq(client) == 3
+
+
+@pytest.mark.config(MAX_CATCH_UP=3)
+def test_changes_are_paged_with_more(client, bearer, story):
+    for i in range(5):
+        post(client, bearer, {"body": f"n{i}"})
+    first = client.get(f"{URL}/changes?since=0").get_json()
+    assert (first["seq"], first["more"]) == (5, True)
+    assert [c["seq"] for c in first["changes"]] == [1, 2, 3]
+    rest = client.get(f"{URL}/changes?since=3").get_json()
+    assert ([c["seq"] for c in rest["changes"]], rest["more"]) == ([4, 5], False)
+
+
+def test_an_idempotency_key_reused_for_something_else_conflicts(client, bearer, story):
+    headers = {**bearer, "Idempotency-Key": "k"}
+    first = client.post(f"{URL}/updates", json={"body": "one"}, headers=headers).get_json()
+    other = client.post(f"{URL}/updates", json={"body": "two"}, headers=headers)
+    assert other.status_code == 409 and "idempotency key" in other.get_json()["error"]
+    client.delete(f"{URL}/updates/{first['id']}", headers=bearer)
+    again = client.post(f"{URL}/updates", json={"body": "one"}, headers=headers)
+    assert again.status_code == 409  # the update it named is gone: say so, don't pretend
+    assert seq(client) == 2

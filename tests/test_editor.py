@@ -159,3 +159,29 @@ def test_compose_page_follows_without_counting_as_a_reader(client, auth, story):
     auth.login()
     assert b'data-count="false"' in client.get(COMPOSE).data
     assert b'data-count="true"' in client.get("/articles/election-night").data
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/\t/evil.example", "/\\evil.example", "//evil.example", "https://evil.example/",
+     "/%0a/evil.example".replace("%0a", "\n"), "javascript:alert(1)"],
+)  # fmt: skip
+def test_login_never_redirects_off_site(client, editor, target):
+    from urllib.parse import quote
+
+    token = csrf_token(client, "/editor/login")
+    response = client.post(
+        f"/editor/login?next={quote(target)}",
+        data={"username": "alice", "password": "correct horse battery", "csrf_token": token},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/editor/"
+
+
+def test_login_keeps_a_local_next_page(client, editor, story):
+    token = csrf_token(client, "/editor/login")
+    response = client.post(
+        "/editor/login?next=/editor/articles/election-night",
+        data={"username": "alice", "password": "correct horse battery", "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/editor/articles/election-night"

@@ -478,7 +478,8 @@ def test_concurrent_posts_two_servers_postgresql(postgres_url, tmp_path):
 def redis_pair(postgres_url, tmp_path) -> Iterator[tuple[list[LiveServer], str]]:
     """Two servers on one PostgreSQL database, both with REDIS_URL set."""
     token = prepare_database(postgres_url)
-    with servers(postgres_url, tmp_path, 2, REDIS_URL=REDIS_URL) as pair:
+    channel = f"liveblog-test-{uuid.uuid4().hex[:8]}"  # Redis channels ignore the db number
+    with servers(postgres_url, tmp_path, 2, REDIS_URL=REDIS_URL, REDIS_CHANNEL=channel) as pair:
         yield pair, token
 
 

@@ -227,3 +227,40 @@ def test_relay_delivers_in_seq_order_when_broadcasts_race(
     received = changes(socket_client)
     assert [(c["seq"], c["update"]["body"]) for c in received] == [(1, "first"), (2, "second")]
     assert received[0] == first  # the missing one was read from the change log, unchanged
+
+
+def test_a_reader_joining_behind_the_room_catches_everyone_up_once(
+    app, client, bearer, story, monkeypatch
+):
+    """A late broadcast cannot slip between a new reader's catch-up and its live stream."""
+    from liveblog.relay import relay
+
+    early = socketio.test_client(app, flask_test_client=client)
+    subscribe(early, since=0)
+    held: list[dict] = []
+    monkeypatch.setattr(relay, "publish", held.append)  # two commits whose broadcasts lag
+    for body in ("one", "two"):
+        client.post(f"{URL}/updates", json={"body": body}, headers=bearer)
+    late = socketio.test_client(app, flask_test_client=client)
+    assert subscribe(late, since=0) == {"ok": True, "seq": 2}
+    for change in held:  # the lagging broadcasts finally arrive: already delivered, dropped
+        relay.deliver(change)
+    assert [c["seq"] for c in changes(late)] == [1, 2]
+    assert [c["seq"] for c in changes(early)] == [1, 2]
+    early.disconnect()
+    late.disconnect()
+
+
+def test_a_connection_cannot_subscribe_twice_or_to_too_many(
+    client, bearer, story, socket_client, monkeypatch
+):
+    monkeypatch.setattr(realtime, "MAX_SUBSCRIPTIONS", 2)
+    assert subscribe(socket_client, since=0)["ok"] is True
+    again = subscribe(socket_client, since=0)
+    assert again["ok"] is False and "already follows" in again["error"]
+    client.post("/api/articles", json={"title": "Second"}, headers=bearer)
+    client.post("/api/articles", json={"title": "Third"}, headers=bearer)
+    second = socket_client.emit("subscribe", {"article": "second", "count": False}, callback=True)
+    assert second["ok"] is True  # uncounted subscriptions still count towards the limit
+    third = socket_client.emit("subscribe", {"article": "third"}, callback=True)
+    assert third["ok"] is False and "at most 2" in third["error"]

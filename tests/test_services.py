@@ -44,7 +44,7 @@ def test_each_change_takes_the_next_seq(ctx, published):
     article, editor = ctx
     first = services.post_update(article, editor, "First", headline="One")
     second = services.post_update(article, editor, "Second", key_event=True)
-    services.edit_update(article, first.id, editor, body="First, corrected")
+    services.edit_update(article, first.id, editor, {"body": "First, corrected"})
     services.delete_update(article, second.id, editor)
 
     assert log(article) == [
@@ -106,12 +106,12 @@ def test_edit_or_delete_of_a_missing_update_gives_the_seq_back(ctx, app, publish
     update = services.post_update(article, editor, "Kept")
     other = services.create_article("Another story")
     with pytest.raises(services.NotFound):
-        services.edit_update(article, update.id + 100, editor, body="x")
+        services.edit_update(article, update.id + 100, editor, {"body": "x"})
     with pytest.raises(services.NotFound):  # an update addressed under another story's slug
         services.delete_update(other, update.id, editor)
     services.delete_update(article, update.id, editor)
     with pytest.raises(services.NotFound):  # already deleted
-        services.edit_update(article, update.id, editor, body="back from the dead")
+        services.edit_update(article, update.id, editor, {"body": "back from the dead"})
     assert [seq for seq, _, _ in log(article)] == [1, 2]
     assert db.session.get(Article, other.id).seq == 0
     assert [change["seq"] for change in published] == [1, 2]
@@ -121,9 +121,9 @@ def test_edit_rejects_unknown_and_empty_changes(ctx):
     article, editor = ctx
     update = services.post_update(article, editor, "Body")
     with pytest.raises(services.Invalid, match="unknown field"):
-        services.edit_update(article, update.id, editor, author="mallory")
+        services.edit_update(article, update.id, editor, {"author": "mallory"})
     with pytest.raises(services.Invalid, match="nothing to change"):
-        services.edit_update(article, update.id, editor)
+        services.edit_update(article, update.id, editor, {})
     assert db.session.get(Article, article.id).seq == 1
 
 
@@ -213,8 +213,8 @@ def test_edit_article_validates_status_and_renders_body(app, story):
     with app.app_context():
         article = db.session.get(Article, story.id)
         with pytest.raises(services.Invalid, match="status"):
-            services.edit_article(article, status="paused")
-        services.edit_article(article, status="ended", body="**Over**")
+            services.edit_article(article, {"status": "paused"})
+        services.edit_article(article, {"status": "ended", "body": "**Over**"})
         article = db.session.get(Article, story.id)
         assert (article.status, article.html) == ("ended", "<p><strong>Over</strong></p>")
 
@@ -234,7 +234,7 @@ def test_editor_passwords_are_hashed(app):
 def test_pinning_or_flagging_is_not_an_edit_of_the_text(ctx):
     article, editor = ctx
     update = services.post_update(article, editor, "Text")
-    services.edit_update(article, update.id, editor, pinned=True, key_event=True)
+    services.edit_update(article, update.id, editor, {"pinned": True, "key_event": True})
     assert db.session.get(Update, update.id).edited_at is None
-    services.edit_update(article, update.id, editor, headline="Now with a headline")
+    services.edit_update(article, update.id, editor, {"headline": "Now with a headline"})
     assert db.session.get(Update, update.id).edited_at is not None

@@ -128,21 +128,29 @@
 
   const socket = io();
 
-  socket.on('connect', () => {
+  // Subscribe from the last change applied; on a refusal that a retry may cure (the server
+  // had a moment's trouble), try again after a growing pause, while the socket stays up.
+  let retryDelay = 1000;
+  const subscribe = () => {
     setConnection('connecting', 'Catching up…');
     const subscription = { article: slug, since: lastSeq, count: stream.dataset.count !== 'false' };
     socket.emit('subscribe', subscription, (ack) => {
       if (ack && ack.ok) {
+        retryDelay = 1000;
         knownSeq = Math.max(knownSeq, ack.seq);
         setConnection('live', 'Live');
         drain();
       } else if (ack && ack.reload) {
         window.location.reload();
       } else {
-        setConnection('error', (ack && ack.error) || 'Could not follow this story');
+        setConnection('error', `${(ack && ack.error) || 'Could not follow this story'}; retrying`);
+        setTimeout(() => socket.connected && subscribe(), retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
       }
     });
-  });
+  };
+
+  socket.on('connect', subscribe);
   socket.on('disconnect', () => setConnection('offline', 'Reconnecting…'));
   socket.on('change', receive);
   socket.on('readers', (message) => {

@@ -289,3 +289,16 @@ def test_page_works_without_javascript(site: Site, pages: Pages):
     expect(page.locator("#connection")).to_have_text("Not connected: reload for new updates")
     expect(page.locator("#no-updates")).to_be_hidden()
     assert not [url for url in requested if "/socket.io/" in url]  # no script ran
+
+
+def test_the_page_stays_live_over_a_websocket_under_its_own_csp(site: Site, pages: Pages):
+    """A policy that blocked ws: would still look live through long-polling: check the wire."""
+    reader = pages.new()
+    violations: list[str] = []
+    reader.on("console", lambda message: violations.append(message.text))
+    reader.goto(site.story_url)
+    wait_live(reader)
+    reader.wait_for_function(
+        "() => window.liveblog.socket.io.engine.transport.name === 'websocket'", timeout=5000
+    )
+    assert not [text for text in violations if "Content Security Policy" in text]
