@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
 from bench.crowd import CrowdProcess, Editor
-from tests.liveserver import ROOT, free_port, prepare_database
+from tests.liveserver import ROOT, LiveServer, prepare_database
 
 # Each way of serving the app: how it is started, and the WebSocket code that should answer.
 MODES = {
@@ -36,41 +31,18 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-class ServerProcess:
+class ServerProcess(LiveServer):
     """`python app.py` or the simple-websocket launcher on a free port; stop() ends it."""
 
     def __init__(self, mode: str, database_url: str, log_path: Path) -> None:
+        # The benchmark posts faster than an editor may: no rate limits.
+        super().__init__(database_url, log_path, SECRET_KEY="bench-secret", RATELIMIT_ENABLED="0")
         self.mode = mode
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret",
-            "RATELIMIT_ENABLED": "0",  # the benchmark posts faster than an editor may
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process: subprocess.Popen | None = None
+        self.command = tuple(MODES[mode])
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                MODES[self.mode], cwd=ROOT, env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.mode} server exited:\n{self.log()[-2000:]}")
-            try:
-                if requests.get(self.url + "/api/articles", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.mode} server did not start:\n{self.log()[-2000:]}")
+        super().start(timeout)
+        return self
 
     @property
     def pid(self) -> int:
@@ -79,18 +51,6 @@ class ServerProcess:
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def websocket_handshake(url: str) -> str:

@@ -142,10 +142,12 @@ def post_update(slug: str) -> Response | tuple[str, int]:
 
 
 def _compose_page(story: Article, form: UpdateForm) -> str:
-    updates = story.current_updates()
-    updates.sort(key=lambda update: not update.pinned)
     return render_template(
-        "editor/compose.html", article=story, updates=updates, form=form, status_form=StatusForm()
+        "editor/compose.html",
+        article=story,
+        updates=story.page_updates(),
+        form=form,
+        status_form=StatusForm(),
     )
 
 

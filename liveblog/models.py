@@ -103,7 +103,7 @@ class Article(db.Model):
         return list(db.session.scalars(sa.select(cls).order_by(order, cls.created_at.desc())))
 
     def current_updates(self, before: int | None = None, limit: int | None = None) -> list[Update]:
-        """Updates not deleted, pinned first on a full page, then newest first."""
+        """Updates not deleted, newest first; `before` pages back by id."""
         query = (
             sa.select(Update)
             .where(Update.article_id == self.id, Update.deleted_at.is_(None))
@@ -114,6 +114,12 @@ class Article(db.Model):
         if limit is not None:
             query = query.limit(limit)
         return list(db.session.scalars(query))
+
+    def page_updates(self) -> list[Update]:
+        """The story's page: its pinned update leads, the rest follow newest first."""
+        updates = self.current_updates()
+        updates.sort(key=lambda update: not update.pinned)  # stable: keeps newest first
+        return updates
 
     def changes_since(self, seq: int, limit: int | None = None) -> list[Change]:
         query = (

@@ -18,10 +18,7 @@ def index() -> str:
 @bp.get("/articles/<slug>")
 def article(slug: str) -> str:
     story = services.get_article(slug)
-    updates = story.current_updates()
-    # The pinned update leads the page; the rest stay newest first.
-    updates.sort(key=lambda update: not update.pinned)
-    return render_template("reader/article.html", article=story, updates=updates)
+    return render_template("reader/article.html", article=story, updates=story.page_updates())
 
 
 @bp.get("/articles/<slug>/updates/<int:update_id>")

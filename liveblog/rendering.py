@@ -18,7 +18,9 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, 
 @cache
 def _markdown() -> MarkdownIt:
     # js-default: CommonMark plus tables and strikethrough, with raw HTML turned off.
-    return MarkdownIt("js-default", {"html": False, "linkify": False})
+    # Images from other sites are off: they would let any site watch who reads the story.
+    # `![alt](url)` then reads as a link to the picture, keeping its alt text.
+    return MarkdownIt("js-default", {"html": False, "linkify": False}).disable("image")
 
 
 def render_markdown(source: str) -> str:

@@ -48,6 +48,8 @@ def prepare_database(database_url: str) -> str:
 class LiveServer:
     """Start with `start()`, stop with `stop()`; `url` is where it listens."""
 
+    command: tuple[str, ...] = (sys.executable, str(ROOT / "app.py"))
+
     def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +70,7 @@ class LiveServer:
     def start(self, timeout: float = 20.0) -> LiveServer:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "app.py")],
+                self.command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -84,6 +86,7 @@ class LiveServer:
                     return self
             except requests.ConnectionError:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:

@@ -17,4 +17,5 @@ def test_raw_html_is_escaped_not_rendered():
 def test_dangerous_links_and_images_are_removed():
     html = render_markdown("[a](javascript:alert(1)) [b](data:text/html,x) ![i](https://x/y.png)")
     assert 'href="javascript' not in html and 'href="data' not in html
-    assert "<img" not in html  # images arrive with the image upload feature, not from URLs
+    assert "<img" not in html  # no third-party images: they would track readers
+    assert '<a href="https://x/y.png" rel="noopener noreferrer nofollow ugc">i</a>' in html
