@@ -36,6 +36,14 @@ def _int_env(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _database_url(url: str | None, instance: Path) -> str:
+    """The SQLAlchemy URL; a bare postgres:// or postgresql:// one means the psycopg 3 driver."""
+    if not url:
+        return f"sqlite:///{instance / 'liveblog.sqlite'}"
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgres", "postgresql") else url
+
+
 def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -43,8 +51,7 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_mapping(
         HOST=os.environ.get("HOST", "127.0.0.1"),
         PORT=_int_env("PORT", 5000),
-        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
-        or f"sqlite:///{instance / 'liveblog.sqlite'}",
+        SQLALCHEMY_DATABASE_URI=_database_url(os.environ.get("DATABASE_URL"), instance),
         REDIS_URL=redis_url,
         # Prefix of the Redis channels and keys, so deployments can share one Redis server.
         REDIS_CHANNEL=os.environ.get("REDIS_CHANNEL", "liveblog"),

@@ -97,3 +97,12 @@ def test_migrations_run_on_postgresql(postgres_url):
             connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
         db.engine.dispose()
     assert diff == []
+
+
+def test_a_bare_postgresql_url_uses_psycopg_3(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://127.0.0.1:5432/test")
+    app = create_app({"SECRET_KEY": "x"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://127.0.0.1:5432/test"
+    with app.app_context():
+        assert db.engine.dialect.driver == "psycopg"
+        db.engine.dispose()
