@@ -82,14 +82,15 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     if len(following) >= MAX_SUBSCRIPTIONS:
         return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
     try:
-        missed, latest = relay.join(
-            slug, lambda: join_room(room(slug)), _log_reader(article, since)
+        latest = relay.join(
+            slug,
+            enter=lambda: join_room(room(slug)),
+            read_log=_log_reader(article, since),
+            send=lambda change: emit("change", change),
         )
     except _TooFarBehind:
         leave_room(room(slug))
         return _refuse(f"more than {_catch_up_limit()} changes were missed", reload=True)
-    for change in missed:
-        emit("change", change)
     if data.get("count", True) is not False:  # editors' compose pages follow without counting
         presence.join(slug, request.sid)
         _schedule_count(slug)

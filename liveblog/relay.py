@@ -80,24 +80,31 @@ class Relay:
             self._delivered[slug] = seq
 
     def join(
-        self, slug: str, enter: Callable[[], None], read_log: Callable[[], tuple[list[Change], int]]
-    ) -> tuple[list[Payload], int]:
-        """Put a reader in the story's room and return the changes it must be sent first.
+        self,
+        slug: str,
+        enter: Callable[[], None],
+        read_log: Callable[[], tuple[list[Change], int]],
+        send: Callable[[Payload], None],
+    ) -> int:
+        """Put a reader in the story's room, catch it up, and return the seq it is now at.
 
         `enter` joins the room; `read_log` reads the changes the reader missed and the story's
-        latest seq. Both run under the story's lock, so nothing is delivered live meanwhile.
-        Changes up to what the room has had go to the reader alone; any the room has not had
-        yet are delivered to the whole room here, the new reader included, in order.
+        latest seq; `send` emits one change to this reader alone. All of it runs under the
+        story's lock, so nothing is delivered live meanwhile: the reader gets the changes up
+        to what the room has had, then any the room has not had yet are delivered to the
+        whole room, the new reader included, in order.
         """
         with self._lock(slug):
             enter()
             missed, latest = read_log()
             delivered = self._delivered.setdefault(slug, latest)
-            for_reader = [change.payload for change in missed if change.seq <= delivered]
-            for change in self._between(slug, delivered, latest + 1):
-                self._emit_to_room(change)
+            for change in missed:
+                if change.seq <= delivered:
+                    send(change.payload)
+            for payload in self._between(slug, delivered, latest + 1):
+                self._emit_to_room(payload)
             self._delivered[slug] = max(delivered, latest)
-            return for_reader, max(delivered, latest)
+            return self._delivered[slug]
 
     def _emit_to_room(self, change: Payload) -> None:
         # ignore_queue: only this process's readers; every process has its own relay.

@@ -264,3 +264,22 @@ def test_a_connection_cannot_subscribe_twice_or_to_too_many(
     assert second["ok"] is True  # uncounted subscriptions still count towards the limit
     third = socket_client.emit("subscribe", {"article": "third"}, callback=True)
     assert third["ok"] is False and "at most 2" in third["error"]
+
+
+def test_catch_up_comes_before_what_the_room_is_missing(app, client, bearer, story, monkeypatch):
+    """A reader from seq 0 joins a room that has had 1 but not yet 2: it gets 1, then 2."""
+    from liveblog.relay import relay
+
+    early = socketio.test_client(app, flask_test_client=client)
+    subscribe(early, since=0)
+    client.post(f"{URL}/updates", json={"body": "one"}, headers=bearer)  # delivered live
+    held: list[dict] = []
+    monkeypatch.setattr(relay, "publish", held.append)
+    client.post(f"{URL}/updates", json={"body": "two"}, headers=bearer)  # broadcast lags
+    late = socketio.test_client(app, flask_test_client=client)
+    assert subscribe(late, since=0) == {"ok": True, "seq": 2}
+    relay.deliver(held[0])
+    assert [c["seq"] for c in changes(late)] == [1, 2]
+    assert [c["seq"] for c in changes(early)] == [1, 2]
+    early.disconnect()
+    late.disconnect()
