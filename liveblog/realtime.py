@@ -76,11 +76,14 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
         return _refuse(f"no story has the slug {slug!r}")
     if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
         return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
-    following = _following.setdefault(request.sid, set())
-    if slug in following:
-        return _refuse(f"this connection already follows {slug!r}")
+    following = _following.get(request.sid, set())
+    if slug in following:  # already live on this connection: nothing to replay
+        return {"ok": True, "seq": article.seq}
     if len(following) >= MAX_SUBSCRIPTIONS:
         return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
+    # Give the connection back to the pool before queueing for the story: a crowd waiting
+    # here must not hold every connection while the one in front needs one.
+    db.session.commit()
     try:
         latest = relay.join(
             slug,
@@ -91,10 +94,16 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     except _TooFarBehind:
         leave_room(room(slug))
         return _refuse(f"more than {_catch_up_limit()} changes were missed", reload=True)
+    except BaseException:
+        leave_room(room(slug))  # a refused subscribe follows nothing
+        raise
+    if not socketio.server.manager.is_connected(request.sid, "/"):
+        leave_room(room(slug))  # the reader left while it was being caught up
+        return _refuse("the connection closed")
+    _following.setdefault(request.sid, set()).add(slug)
     if data.get("count", True) is not False:  # editors' compose pages follow without counting
         presence.join(slug, request.sid)
         _schedule_count(slug)
-    following.add(slug)
     return {"ok": True, "seq": latest}
 
 

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Flask
+from flask import Flask, has_app_context
 
 from .extensions import db, socketio
 from .models import Article, Change
 
 Payload = dict[str, Any]
+RESYNC_EVERY = 5.0  # seconds between checks that every room here has every change
 
 
 def room(slug: str) -> str:
@@ -61,9 +63,14 @@ class Relay:
     def publish(self, change: Payload) -> None:
         """Hand a committed CHANGE to every process (or just this one, without Redis)."""
         if self._redis is not None:
-            self._redis.publish(self._channel, json.dumps(change))
-        else:
-            self.deliver(change)
+            try:
+                self._redis.publish(self._channel, json.dumps(change))
+                return
+            except redis.RedisError:
+                # Other processes catch up when Redis is back (see resync); readers here
+                # need not wait for it.
+                self._app.logger.warning("Redis unavailable: change %s sent locally", change["seq"])
+        self.deliver(change)
 
     def deliver(self, change: Payload) -> None:
         slug, seq = change["article"], change["seq"]
@@ -111,15 +118,45 @@ class Relay:
         socketio.emit("change", change, to=room(change["article"]), ignore_queue=True)
 
     def _between(self, slug: str, low: int, high: int) -> list[Payload]:
-        """The logged changes with low < seq < high, oldest first."""
+        """The logged changes with low < seq < high, oldest first (at most MAX_CATCH_UP).
+
+        A room further behind than that skips ahead: its readers see the jump in seq and
+        fetch the rest from the changes API themselves.
+        """
         if high - low <= 1:
             return []
+        if has_app_context():  # a request or socket event: use its session and connection
+            return self._read_between(slug, low, high)
         with self._app.app_context():
-            article = Article.by_slug(slug)
-            changes = article.changes_since(low, limit=high - low - 1) if article else []
-            payloads = [change.payload for change in changes if change.seq < high]
-            db.session.remove()
-        return payloads
+            try:
+                return self._read_between(slug, low, high)
+            finally:
+                db.session.remove()
+
+    def _read_between(self, slug: str, low: int, high: int) -> list[Payload]:
+        article = Article.by_slug(slug)
+        if article is None:
+            return []
+        limit = min(high - low - 1, self._app.config["MAX_CATCH_UP"])
+        changes = article.changes_since(high - 1 - limit, limit=limit)
+        return [change.payload for change in changes if change.seq < high]
+
+    def resync(self) -> None:
+        """Bring every room here up to its story's latest seq, from the change log.
+
+        Run after (re)subscribing to Redis and now and then: a change published while this
+        process was not listening would otherwise wait for the next change to show the gap.
+        """
+        with self._app.app_context():
+            try:
+                for slug in list(self._delivered):
+                    article = Article.by_slug(slug)
+                    if article is not None and article.seq > self._delivered.get(slug, article.seq):
+                        latest = article.changes_since(article.seq - 1, limit=1)
+                        if latest:
+                            self.deliver(latest[0].payload)  # fills the gap before it too
+            finally:
+                db.session.remove()
 
     # --- receiving from other processes ----------------------------------------------
 
@@ -139,18 +176,26 @@ class Relay:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self._channel)
-                for message in pubsub.listen():
-                    if message["type"] == "message":
-                        self._relay_one(message["data"])
+                self._safely(self.resync)  # what was published while nobody here listened
+                next_resync = time.monotonic() + RESYNC_EVERY
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "message":
+                        self._safely(lambda data=message["data"]: self.deliver(json.loads(data)))
+                    if time.monotonic() >= next_resync:
+                        self._safely(self.resync)
+                        next_resync = time.monotonic() + RESYNC_EVERY
             except redis.RedisError:
                 self._app.logger.warning("lost Redis; relaying again once it is back")
                 socketio.sleep(1)
 
-    def _relay_one(self, data: bytes) -> None:
+    def _safely(self, work: Callable[[], None]) -> None:
         try:
-            self.deliver(json.loads(data))
-        except Exception:  # one bad message must not stop the relay
-            self._app.logger.exception("could not relay a change")
+            work()
+        except redis.RedisError:
+            raise
+        except Exception:  # one bad message or a database hiccup must not stop the relay
+            self._app.logger.exception("could not relay changes")
 
 
 relay = Relay()

@@ -8,6 +8,7 @@ packets really arrive.
 from __future__ import annotations
 
 import gc
+import json
 import statistics
 import threading
 import time
@@ -603,3 +604,31 @@ def test_refused_subscribe_does_not_follow_the_story(shared_server, since):
         refused.round_trip()
         seen = (refused.changes(), watcher.events("readers")[-1]["count"])
         assert seen == ([], 1), "changes the refused reader got, and the reader count"
+
+
+def test_readers_who_leave_mid_subscribe_are_not_counted(postgres_url, tmp_path):
+    """Sockets that close while their subscribe is still being served leave no ghost reader."""
+    token = prepare_database(postgres_url)
+    server = LiveServer(postgres_url, tmp_path / "server.log")
+    try:
+        server.start()
+        api = Api(server.url, token)
+        slug = api.new_story()
+        for i in range(20):
+            api.post(slug, f"update {i}")
+        ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        for i in range(60):
+            ws = websocket.create_connection(ws_url, timeout=TIMEOUT)
+            ws.recv()  # Engine.IO open
+            ws.send("40")
+            ws.recv()  # Socket.IO connect
+            ws.send("420" + json.dumps(["subscribe", {"article": slug, "since": 0}]))
+            time.sleep(0.002 * (i % 8))
+            ws.close()
+        time.sleep(1.5)  # let the server finish with every one of them
+        with reader(server.url) as watcher:
+            assert watcher.subscribe(slug, since=20)["ok"] is True
+            counts = watcher.wait_until(lambda: watcher.events("readers"), timeout=TIMEOUT)
+            assert counts[-1] == {"article": slug, "count": 1}
+    finally:
+        server.stop()

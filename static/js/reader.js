@@ -121,6 +121,8 @@
         knownSeq = Math.max(knownSeq, data.seq);
         data.changes.forEach(receive);
       }
+    } catch (error) {
+      // Offline for a moment: the timer drain() sets again tries once more.
     } finally {
       drain();
     }
@@ -129,12 +131,21 @@
   const socket = io();
 
   // Subscribe from the last change applied; on a refusal that a retry may cure (the server
-  // had a moment's trouble), try again after a growing pause, while the socket stays up.
+  // had a moment's trouble), try again after a growing pause. One retry is pending at most,
+  // and a new connection starts afresh.
   let retryDelay = 1000;
+  let retryTimer = null;
+  const cancelRetry = () => {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+  };
   const subscribe = () => {
+    cancelRetry();
     setConnection('connecting', 'Catching up…');
+    const connection = socket.id; // acks for an earlier connection are stale
     const subscription = { article: slug, since: lastSeq, count: stream.dataset.count !== 'false' };
     socket.emit('subscribe', subscription, (ack) => {
+      if (socket.id !== connection) return;
       if (ack && ack.ok) {
         retryDelay = 1000;
         knownSeq = Math.max(knownSeq, ack.seq);
@@ -144,14 +155,20 @@
         window.location.reload();
       } else {
         setConnection('error', `${(ack && ack.error) || 'Could not follow this story'}; retrying`);
-        setTimeout(() => socket.connected && subscribe(), retryDelay);
+        retryTimer = setTimeout(subscribe, retryDelay);
         retryDelay = Math.min(retryDelay * 2, 30000);
       }
     });
   };
 
-  socket.on('connect', subscribe);
-  socket.on('disconnect', () => setConnection('offline', 'Reconnecting…'));
+  socket.on('connect', () => {
+    retryDelay = 1000;
+    subscribe();
+  });
+  socket.on('disconnect', () => {
+    cancelRetry();
+    setConnection('offline', 'Reconnecting…');
+  });
   socket.on('change', receive);
   socket.on('readers', (message) => {
     if (message.article !== slug) return;
