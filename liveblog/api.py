@@ -9,11 +9,12 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, request
 
 from . import services
-from .extensions import limiter
+from .extensions import configured_limit, limiter
 from .models import ApiToken, Article
 from .services import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+write_limit = configured_limit("WRITE_RATE_LIMIT")
 
 MAX_PAGE = 200
 
@@ -54,10 +55,6 @@ def int_arg(name: str, default: int | None, low: int = 0, high: int = MAX_ID) ->
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and low <= int(raw) <= high):
         abort(400, f"{name} must be a whole number from {low} to {high}.")
     return int(raw)
-
-
-def write_limit() -> str:
-    return current_app.config["WRITE_RATE_LIMIT"]
 
 
 @bp.get("/articles")

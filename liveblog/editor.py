@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -19,7 +18,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from . import services
-from .extensions import db, limiter, login_manager
+from .extensions import configured_limit, db, limiter, login_manager
 from .forms import ArticleForm, LoginForm, StatusForm, UpdateForm
 from .models import Article, Editor
 
@@ -58,7 +57,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: _config("LOGIN_RATE_LIMIT"), methods=["POST"])
+@limiter.limit(configured_limit("LOGIN_RATE_LIMIT"), methods=["POST"])
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if form.validate_on_submit():
@@ -80,12 +79,7 @@ def logout() -> Response:
 @bp.get("/")
 @login_required
 def stories() -> str:
-    return render_template(
-        "editor/stories.html",
-        articles=Article.listing(),
-        form=ArticleForm(),
-        status_form=StatusForm(),
-    )
+    return _stories_page(ArticleForm())
 
 
 @bp.post("/articles")
@@ -93,10 +87,12 @@ def stories() -> str:
 def start_story() -> Response | tuple[str, int]:
     form = ArticleForm()
     if not form.validate_on_submit():
-        return render_template(
-            "editor/stories.html", articles=Article.listing(), form=form, status_form=StatusForm()
-        ), 422
-    story = services.create_article(form.title.data, body=form.body.data or "")
+        return _stories_page(form), 422
+    try:
+        story = services.create_article(form.title.data, body=form.body.data or "")
+    except services.Invalid as error:
+        form.title.errors.append(error.message)
+        return _stories_page(form), 422
     flash(f"Story “{story.title}” is live.")
     return redirect(url_for("editor.compose", slug=story.slug))
 
@@ -118,7 +114,7 @@ def compose(slug: str) -> str:
 
 @bp.post("/articles/<slug>/updates")
 @login_required
-@limiter.limit(lambda: _config("WRITE_RATE_LIMIT"))
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
 def post_update(slug: str) -> Response | tuple[str, int]:
     story = services.get_article(slug)
     form = UpdateForm()
@@ -127,7 +123,7 @@ def post_update(slug: str) -> Response | tuple[str, int]:
     try:
         update = services.post_update(
             story,
-            current_user,
+            current_user._get_current_object(),  # the Editor itself, not the proxy
             body=form.body.data,
             headline=form.headline.data or None,
             key_event=form.key_event.data,
@@ -141,6 +137,12 @@ def post_update(slug: str) -> Response | tuple[str, int]:
     return redirect(url_for("editor.compose", slug=slug, _anchor=f"update-{update.id}"))
 
 
+def _stories_page(form: ArticleForm) -> str:
+    return render_template(
+        "editor/stories.html", articles=Article.listing(), form=form, status_form=StatusForm()
+    )
+
+
 def _compose_page(story: Article, form: UpdateForm) -> str:
     return render_template(
         "editor/compose.html",
@@ -149,7 +151,3 @@ def _compose_page(story: Article, form: UpdateForm) -> str:
         form=form,
         status_form=StatusForm(),
     )
-
-
-def _config(name: str) -> str:
-    return current_app.config[name]

@@ -1,5 +1,8 @@
 """Extensions are created unbound here and bound to an app in create_app()."""
 
+from collections.abc import Callable
+
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -20,3 +23,8 @@ socketio = SocketIO()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def configured_limit(name: str) -> Callable[[], str]:
+    """A rate limit read from the app's config when a request comes, not at import."""
+    return lambda: current_app.config[name]

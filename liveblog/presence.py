@@ -44,10 +44,6 @@ class Presence:
     def _member(self, sid: str) -> str:
         return f"{self._process}:{sid}"
 
-    def stories_of(self, sid: str) -> list[str]:
-        with self._lock:
-            return [slug for slug, sids in self._local.items() if sid in sids]
-
     def join(self, slug: str, sid: str) -> None:
         with self._lock:
             self._local.setdefault(slug, set()).add(sid)
@@ -56,26 +52,27 @@ class Presence:
                 self._redis.zadd(self._key(slug), {self._member(sid): time.time() + ENTRY_LIFETIME})
             self._start_renewing()
 
-    def leave(self, slug: str, sid: str) -> None:
+    def leave(self, slug: str, sid: str) -> bool:
+        """Stop counting a reader; False if it was not counted (it followed uncounted)."""
         with self._lock:
             readers = self._local.get(slug, set())
+            if sid not in readers:
+                return False
             readers.discard(sid)
             if not readers:
                 self._local.pop(slug, None)
         if self._redis is not None:
             with _tolerated("uncount a reader"):  # the entry lapses by itself
                 self._redis.zrem(self._key(slug), self._member(sid))
+        return True
 
-    def leave_all(self, sid: str) -> list[str]:
-        stories = self.stories_of(sid)
-        for slug in stories:
-            self.leave(slug, sid)
-        return stories
+    def _local_count(self, slug: str) -> int:
+        with self._lock:
+            return len(self._local.get(slug, ()))
 
     def count(self, slug: str) -> int:
         if self._redis is None:
-            with self._lock:
-                return len(self._local.get(slug, ()))
+            return self._local_count(slug)
         key = self._key(slug)
         try:
             with self._redis.pipeline() as pipe:
@@ -83,8 +80,7 @@ class Presence:
                 pipe.zcard(key)
                 return pipe.execute()[1]
         except redis.RedisError:  # without Redis, this process's readers are the best guess
-            with self._lock:
-                return len(self._local.get(slug, ()))
+            return self._local_count(slug)
 
     def _start_renewing(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ from . import services
 from .models import Article, iso
 
 bp = Blueprint("reader", __name__)
+bp.add_app_template_filter(iso, "iso")  # the API's time format, in templates too
 
 
 @bp.get("/")
@@ -35,8 +36,3 @@ def feed(slug: str) -> Response:
         "reader/feed.xml", article=story, updates=story.current_updates(limit=50)
     )
     return Response(body, mimetype="application/atom+xml")
-
-
-@bp.app_template_filter("iso")
-def iso_filter(moment):
-    return iso(moment)

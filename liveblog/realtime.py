@@ -26,11 +26,6 @@ _count_pending: set[str] = set()
 _pending_lock = threading.Lock()
 
 
-def publish_change(change: dict[str, Any]) -> None:
-    """Send a committed CHANGE to everyone watching its story (called by services only)."""
-    relay.publish(change)
-
-
 def reader_count(slug: str) -> int:
     return presence.count(slug)
 
@@ -135,9 +130,9 @@ def on_error(error: Exception) -> dict[str, Any]:
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason: Any) -> None:
-    _following.pop(request.sid, None)
-    for slug in presence.leave_all(request.sid):
-        _schedule_count(slug)
+    for slug in _following.pop(request.sid, ()):
+        if presence.leave(slug, request.sid):
+            _schedule_count(slug)
 
 
 def _schedule_count(slug: str) -> None:

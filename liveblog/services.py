@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import realtime
 from .extensions import db
 from .models import ApiToken, Article, Change, Editor, Update, utcnow
+from .relay import relay
 from .rendering import render_markdown
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SLUG = 80
 STATUSES = ("live", "ended")
+MAX_ID = 2**31 - 1  # the largest id an integer column holds on every database we run on
 
 # SQLite has one writer at a time. Writers in this process queue here, where a waiting
 # greenlet yields to the others, rather than inside SQLite's busy wait, which would hold
@@ -97,6 +99,16 @@ def _headline(value: Any) -> str | None:
     return _text(value, "headline", current_app.config["MAX_HEADLINE_CHARS"], required=False)
 
 
+def _story_body(value: Any) -> str:
+    """A story's introduction: optional, empty when left out."""
+    limit = current_app.config["MAX_BODY_CHARS"]
+    return _text(value, "body", limit, required=False) or ""
+
+
+def _is_slug(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_SLUG and bool(SLUG_RE.fullmatch(value))
+
+
 def _title(value: Any) -> str:
     title = _text(value, "title", current_app.config["MAX_TITLE_CHARS"], required=True)
     assert title is not None  # required=True never gives None
@@ -130,7 +142,7 @@ def _transaction() -> Iterator[list[dict[str, Any]]]:
             raise
     for change in sorted(outbox, key=lambda change: change["seq"]):
         try:
-            realtime.publish_change(change)
+            relay.publish(change)
         except Exception:
             # The change is committed and logged: readers get it from the log when the next
             # change shows them the gap, or on reconnect. Failing the request now would only
@@ -171,9 +183,6 @@ def _log_change(article: Article, seq: int, kind: str, update: Update) -> dict[s
     return payload
 
 
-MAX_ID = 2**31 - 1  # the largest id an integer column holds on every database we run on
-
-
 def get_update(article: Article, update_id: int) -> Update:
     """A current (not deleted) update of this story, or NotFound."""
     update = (
@@ -190,8 +199,7 @@ def get_update(article: Article, update_id: int) -> Update:
 
 
 def get_article(slug: str) -> Article:
-    valid = isinstance(slug, str) and len(slug) <= 80 and SLUG_RE.fullmatch(slug)
-    article = Article.by_slug(slug) if valid else None
+    article = Article.by_slug(slug) if _is_slug(slug) else None
     if article is None:
         raise NotFound(f"no story has the slug {slug!r}")
     return article
@@ -213,10 +221,8 @@ def _free_slug(base: str) -> str:
 
 def create_article(title: Any, slug: Any = None, body: Any = "") -> Article:
     title = _title(title)
-    body = _text(body, "body", current_app.config["MAX_BODY_CHARS"], required=False) or ""
-    if slug is not None and (
-        not isinstance(slug, str) or len(slug) > 80 or not SLUG_RE.fullmatch(slug)
-    ):
+    body = _story_body(body)
+    if slug is not None and not _is_slug(slug):
         raise Invalid("slug must be lowercase letters, digits and single hyphens, at most 80")
     with _transaction():
         if slug is None:
@@ -241,8 +247,7 @@ def edit_article(article: Article, fields: dict[str, Any]) -> Article:
     if "title" in fields:
         fields["title"] = _title(fields["title"])
     if "body" in fields:
-        limit = current_app.config["MAX_BODY_CHARS"]
-        fields["body"] = _text(fields["body"], "body", limit, required=False) or ""
+        fields["body"] = _story_body(fields["body"])
     if "status" in fields and fields["status"] not in STATUSES:
         raise Invalid("status must be 'live' or 'ended'")
     with _transaction():

@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -100,3 +102,42 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class Api:
+    """A server's JSON API as an editor's script uses it, with a token; asserts each status."""
+
+    def __init__(self, server_url: str, token: str) -> None:
+        self.url = server_url + "/api"
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def request(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+        response = requests.request(
+            method, self.url + path, headers=self.headers, timeout=20, **kwargs
+        )
+        assert response.status_code == expect, (method, path, response.text)
+        return response.json() if response.content else None
+
+    def create_story(self, title: str, slug: str) -> dict[str, Any]:
+        story = self.request("POST", "/articles", 201, json={"title": title, "slug": slug})
+        assert story["seq"] == 0
+        return story
+
+    def new_story(self, title: str = "Live story") -> str:
+        """A story with a slug unique even across test runs sharing one Redis."""
+        return self.create_story(title, f"story-{uuid.uuid4().hex[:12]}")["slug"]
+
+    def story(self, slug: str) -> dict[str, Any]:
+        return self.request("GET", f"/articles/{slug}", 200)
+
+    def post(self, slug: str, body: str, **fields: Any) -> dict[str, Any]:
+        return self.request("POST", f"/articles/{slug}/updates", 201, json={"body": body, **fields})
+
+    def edit(self, slug: str, update_id: int, **fields: Any) -> dict[str, Any]:
+        return self.request("PATCH", f"/articles/{slug}/updates/{update_id}", 200, json=fields)
+
+    def delete(self, slug: str, update_id: int) -> None:
+        self.request("DELETE", f"/articles/{slug}/updates/{update_id}", 204)
+
+    def changes(self, slug: str, since: int = 0) -> dict[str, Any]:
+        return self.request("GET", f"/articles/{slug}/changes?since={since}", 200)

@@ -26,7 +26,7 @@ import requests
 import socketio
 import websocket
 
-from tests.liveserver import EDITOR, LiveServer, prepare_database
+from tests.liveserver import EDITOR, Api, LiveServer, prepare_database
 
 TIMEOUT = 5.0  # every wait for the network is bounded by this (seconds)
 # Redis pub/sub channels ignore the db number, so stories get unique slugs (Api.new_story)
@@ -146,42 +146,6 @@ def reader(url: str, origin: str | None = None) -> Iterator[Reader]:
         yield sio
     finally:
         sio.disconnect()
-
-
-# --- the JSON API -----------------------------------------------------------------
-
-
-class Api:
-    """The JSON API of one server, as an editor with a token."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url + "/api"
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def request(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
-        response = requests.request(
-            method, self.url + path, headers=self.headers, timeout=TIMEOUT * 4, **kwargs
-        )
-        assert response.status_code == expect, (method, path, response.text)
-        return response.json() if response.content else None
-
-    def new_story(self, title: str = "Live story") -> str:
-        slug = f"story-{uuid.uuid4().hex[:12]}"  # unique even across runs sharing Redis
-        story = self.request("POST", "/articles", 201, json={"title": title, "slug": slug})
-        assert story["seq"] == 0
-        return slug
-
-    def post(self, slug: str, body: str, **fields: Any) -> dict[str, Any]:
-        return self.request("POST", f"/articles/{slug}/updates", 201, json={"body": body, **fields})
-
-    def edit(self, slug: str, update_id: int, **fields: Any) -> dict[str, Any]:
-        return self.request("PATCH", f"/articles/{slug}/updates/{update_id}", 200, json=fields)
-
-    def delete(self, slug: str, update_id: int) -> None:
-        self.request("DELETE", f"/articles/{slug}/updates/{update_id}", 204)
-
-    def changes(self, slug: str, since: int = 0) -> dict[str, Any]:
-        return self.request("GET", f"/articles/{slug}/changes?since={since}", 200)
 
 
 def post_concurrently(
@@ -451,20 +415,14 @@ def test_concurrent_posts_one_server_sqlite(live_server):
     assert_clean_log(server)
 
 
-def test_concurrent_posts_two_servers_one_sqlite_file(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+@pytest.mark.parametrize("database", ["one SQLite file", "PostgreSQL"])
+def test_concurrent_posts_two_servers_one_database(database, request, tmp_path):
+    if database == "PostgreSQL":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     token = prepare_database(url)
     with servers(url, tmp_path, 2) as pair:
-        apis = [Api(server.url, token) for server in pair]
-        slug = apis[0].new_story()
-        responses = post_concurrently(apis, slug, threads=8, per_thread=5)
-        assert_gapless(apis[1], slug, 40, responses)
-        assert_clean_log(*pair)
-
-
-def test_concurrent_posts_two_servers_postgresql(postgres_url, tmp_path):
-    token = prepare_database(postgres_url)
-    with servers(postgres_url, tmp_path, 2) as pair:
         apis = [Api(server.url, token) for server in pair]
         slug = apis[0].new_story()
         responses = post_concurrently(apis, slug, threads=8, per_thread=5)

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.liveserver import LiveServer, free_port, prepare_database
-from tests.test_live_server import Api, reader
+from tests.conftest import skip_unless_ci
+from tests.liveserver import Api, LiveServer, free_port, prepare_database
+from tests.test_live_server import reader, servers
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -52,7 +53,7 @@ class PrivateRedis:
 @pytest.fixture
 def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed on this machine")
+        skip_unless_ci("redis-server is not installed on this machine")
     server = PrivateRedis(tmp_path)
     server.start()
     try:
@@ -105,11 +106,7 @@ def test_a_process_that_missed_changes_in_an_outage_resyncs(private_redis, postg
     A is listening again, with no further post to reveal the gap."""
     token = prepare_database(postgres_url)
     env = {"REDIS_URL": private_redis.url, "REDIS_CHANNEL": f"resync-{uuid.uuid4().hex[:8]}"}
-    one = LiveServer(postgres_url, tmp_path / "one.log", **env)
-    two = LiveServer(postgres_url, tmp_path / "two.log", **env)
-    try:
-        one.start()
-        two.start()
+    with servers(postgres_url, tmp_path, 2, **env) as (one, two):
         slug = Api(one.url, token).new_story()
         with reader(one.url) as sio:
             assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
@@ -118,6 +115,3 @@ def test_a_process_that_missed_changes_in_an_outage_resyncs(private_redis, postg
             private_redis.start()
             changes = sio.wait_changes(1, timeout=15)
             assert [(c["seq"], c["update"]["id"]) for c in changes] == [(1, update["id"])]
-    finally:
-        one.stop()
-        two.stop()

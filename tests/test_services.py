@@ -7,9 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from liveblog import realtime, services
+from liveblog import services
 from liveblog.extensions import db
 from liveblog.models import Article, Change, Editor, Update
+from liveblog.relay import relay
 
 
 @pytest.fixture
@@ -23,10 +24,8 @@ def ctx(app, editor, story):
 def published(monkeypatch):
     """Every CHANGE the services hand to the broadcaster, in the order handed."""
     sent: list[dict] = []
-    original = realtime.publish_change
-    monkeypatch.setattr(
-        realtime, "publish_change", lambda change: (sent.append(change), original(change))
-    )
+    original = relay.publish
+    monkeypatch.setattr(relay, "publish", lambda change: (sent.append(change), original(change)))
     return sent
 
 

@@ -11,17 +11,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.liveserver import LiveServer
+from tests.conftest import skip_unless_ci
+from tests.liveserver import Api, LiveServer
 
-from .helpers import CHROMIUM, Api, Pages, Site, launch_chromium
+from .helpers import CHROMIUM, Pages, Site, launch_chromium
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        reason = f"browser tests need Chromium at {CHROMIUM} (Debian package: chromium)"
-        print(reason)
-        pytest.skip(reason)
+        skip_unless_ci(f"browser tests need Chromium at {CHROMIUM} (Debian package: chromium)")
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         yield browser
@@ -29,15 +28,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def site(live_server: tuple[LiveServer, str]) -> Iterator[Site]:
+def site(live_server: tuple[LiveServer, str]) -> Site:
     """A live server with one fresh story on it, and the API to write to it."""
     server, token = live_server
     api = Api(server.url, token)
-    try:
-        api.create_story("Election night", "election-night")
-        yield Site(server, api, "election-night")
-    finally:
-        api.close()
+    api.create_story("Election night", "election-night")
+    return Site(server, api, "election-night")
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.liveserver import LiveServer
+from tests.liveserver import EDITOR, PASSWORD, Api, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,41 +59,13 @@ def launch_chromium(playwright: Any) -> Browser:
     )
 
 
-class Api:
-    """The JSON API as an editor's script uses it, with the live server's token."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base_url = base_url
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _call(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
-        response = self.http.request(method, self.base_url + path, timeout=10, **kwargs)
-        assert response.status_code == expect, f"{method} {path}: {response.text}"
-        return response.json() if response.content else None
-
-    def create_story(self, title: str, slug: str) -> dict[str, Any]:
-        return self._call("POST", "/api/articles", 201, json={"title": title, "slug": slug})
-
-    def story(self, slug: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/articles/{slug}", 200)
-
-    def post(self, slug: str, body: str, **fields: Any) -> dict[str, Any]:
-        return self._call(
-            "POST", f"/api/articles/{slug}/updates", 201, json={"body": body, **fields}
-        )
-
-    def edit(self, slug: str, update_id: int, **fields: Any) -> dict[str, Any]:
-        return self._call("PATCH", f"/api/articles/{slug}/updates/{update_id}", 200, json=fields)
-
-    def delete(self, slug: str, update_id: int) -> None:
-        self._call("DELETE", f"/api/articles/{slug}/updates/{update_id}", 204)
-
-    def changes(self, slug: str, since: int) -> list[dict[str, Any]]:
-        return self._call("GET", f"/api/articles/{slug}/changes?since={since}", 200)["changes"]
+def sign_in(page: Page, server_url: str) -> None:
+    """Sign the live server's editor in through the login form, as a person does."""
+    page.goto(f"{server_url}/editor/login")
+    page.fill("input[name=username]", EDITOR)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server_url}/editor/")
 
 
 @dataclass

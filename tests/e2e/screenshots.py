@@ -15,8 +15,8 @@ from playwright.sync_api import Page, sync_playwright
 
 from liveblog import create_app, demo
 from liveblog.extensions import db
-from tests.e2e.helpers import CHROMIUM, launch_chromium
-from tests.liveserver import EDITOR, PASSWORD, ROOT, LiveServer, prepare_database
+from tests.e2e.helpers import CHROMIUM, launch_chromium, sign_in, wait_live
+from tests.liveserver import ROOT, LiveServer, prepare_database
 
 OUT = ROOT / "static" / "screenshots"
 # UTC and a 24-hour locale, so the images come out the same on any machine.
@@ -34,7 +34,7 @@ def load_demo(database_url: str) -> None:
 
 def settle(page: Page) -> None:
     """Live, with the reader count in (it comes about a second after joining)."""
-    page.wait_for_selector('#connection[data-state="live"]', state="attached")
+    wait_live(page)
     page.wait_for_function("() => document.getElementById('readers').textContent !== ''")
 
 
@@ -49,11 +49,7 @@ def take(server: LiveServer, browser) -> list[Path]:
         reader.close()  # so the compose page does not count the screenshot's reader
 
         editor = context.new_page()
-        editor.goto(f"{server.url}/editor/login")
-        editor.fill("input[name=username]", EDITOR)
-        editor.fill("input[name=password]", PASSWORD)
-        editor.get_by_role("button", name="Sign in").click()
-        editor.wait_for_url(f"{server.url}/editor/")
+        sign_in(editor, server.url)
         editor.goto(f"{server.url}/editor/articles/{demo.SLUG}")
         editor.fill("input[name=headline]", "Ceasefire talks announced")
         editor.fill("textarea[name=body]", "Officials in Stepanakert say talks start **tomorrow**.")

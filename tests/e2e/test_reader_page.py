@@ -8,13 +8,12 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.liveserver import EDITOR, PASSWORD
-
 from .helpers import (
     Pages,
     Site,
     fresh_snapshot,
     record_sent_events,
+    sign_in,
     snapshot,
     wait_for_seq,
     wait_live,
@@ -46,11 +45,7 @@ def test_update_published_from_the_form_reaches_an_open_reader_page(site: Site, 
     expect(reader.locator("#updates > .update")).to_have_count(0)
 
     editor = pages.new()
-    editor.goto(f"{site.url}/editor/login")
-    editor.fill("input[name=username]", EDITOR)
-    editor.fill("input[name=password]", PASSWORD)
-    editor.get_by_role("button", name="Sign in").click()
-    editor.wait_for_url(f"{site.url}/editor/")
+    sign_in(editor, site.url)
     editor.goto(f"{site.url}/editor/articles/{site.slug}")
     editor.locator("input[name=headline]").press_sequentially("Polls close")
     editor.locator("textarea[name=body]").press_sequentially("Counting **begins** now.")
@@ -174,7 +169,7 @@ def test_changes_out_of_order_are_held_and_gaps_are_fetched(site: Site, pages: P
     # S+2 before S+1: nothing is shown until S+1 arrives, then both, in order.
     start = reader.evaluate("window.liveblog.seq")
     one, two = api.post(slug, "One."), api.post(slug, "Two.")
-    first, second = api.changes(slug, since=start)
+    first, second = api.changes(slug, since=start)["changes"]
     assert [first["seq"], second["seq"]] == [start + 1, start + 2]
     receive(second)
     reader.wait_for_timeout(300)
@@ -189,7 +184,7 @@ def test_changes_out_of_order_are_held_and_gaps_are_fetched(site: Site, pages: P
 
     # Only S+4 of the next pair: after the gap wait the page fetches S+3 itself.
     three, four = api.post(slug, "Three."), api.post(slug, "Four.")
-    _, fourth = api.changes(slug, since=start + 2)
+    _, fourth = api.changes(slug, since=start + 2)["changes"]
     with reader.expect_request(
         lambda request: f"/changes?since={start + 2}" in request.url, timeout=3000
     ):
