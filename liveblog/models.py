@@ -91,6 +91,8 @@ class Article(db.Model):
     # The story's latest change number; bumped in the same transaction as each change.
     seq: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When coverage ended; None while the story is live.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @classmethod
     def by_slug(cls, slug: str) -> Article | None:
@@ -103,10 +105,10 @@ class Article(db.Model):
         return list(db.session.scalars(sa.select(cls).order_by(order, cls.created_at.desc())))
 
     def current_updates(self, before: int | None = None, limit: int | None = None) -> list[Update]:
-        """Updates not deleted, newest first; `before` pages back by id."""
+        """The updates readers see, newest first; `before` pages back by id."""
         query = (
             sa.select(Update)
-            .where(Update.article_id == self.id, Update.deleted_at.is_(None))
+            .where(Update.article_id == self.id, Update.visible())
             .order_by(Update.published_at.desc(), Update.id.desc())
         )
         if before is not None:
@@ -140,7 +142,14 @@ class Article(db.Model):
             "status": self.status,
             "seq": self.seq,
             "created_at": iso(self.created_at),
+            "ended_at": iso(self.ended_at),
         }
+
+
+# An update is a draft (editors only), scheduled (editors only, until its time comes) or
+# published (everyone). Readers see published updates that are not deleted: Update.visible().
+PUBLISHED, DRAFT, SCHEDULED = "published", "draft", "scheduled"
+UPDATE_STATUSES = (PUBLISHED, DRAFT, SCHEDULED)
 
 
 class Update(db.Model):
@@ -159,15 +168,35 @@ class Update(db.Model):
     html: Mapped[str] = mapped_column(sa.Text)
     key_event: Mapped[bool] = mapped_column(default=False)
     pinned: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(10), default=PUBLISHED)
+    # When a scheduled update is due; None for the others.
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("editors.id"))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The seq of the latest change to this update, so a page knows how fresh each one is.
-    seq: Mapped[int] = mapped_column(default=0)
+    deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("editors.id"))
+    # The seq of the latest change to this update, so a page knows how fresh each one is;
+    # None until it is published (drafts and scheduled updates make no change).
+    seq: Mapped[int | None] = mapped_column(default=None)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(64))
+    # The whole rendered element (templates/_update.html), rendered once per change: pages
+    # and live CHANGEs both use it, so an update's markup has a single source.
+    element: Mapped[str] = mapped_column(sa.Text, default="")
 
-    author: Mapped[Editor] = relationship(lazy="joined")
+    author: Mapped[Editor] = relationship(lazy="joined", foreign_keys=[author_id])
+    edited_by: Mapped[Editor | None] = relationship(foreign_keys=[edited_by_id])
+    deleted_by: Mapped[Editor | None] = relationship(foreign_keys=[deleted_by_id])
     article: Mapped[Article] = relationship()
+
+    @classmethod
+    def visible(cls) -> sa.ColumnElement[bool]:
+        """The one rule for what readers see: published and not deleted."""
+        return sa.and_(cls.status == PUBLISHED, cls.deleted_at.is_(None))
+
+    @property
+    def is_visible(self) -> bool:
+        return self.status == PUBLISHED and self.deleted_at is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +206,8 @@ class Update(db.Model):
             "html": self.html,
             "key_event": self.key_event,
             "pinned": self.pinned,
+            "status": self.status,
+            "publish_at": iso(self.publish_at),
             "author": self.author.username,
             "published_at": iso(self.published_at),
             "edited_at": iso(self.edited_at),

@@ -16,6 +16,12 @@ def index() -> str:
     return render_template("reader/index.html", articles=Article.listing())
 
 
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The app answering through the same WSGI stack as the pages, and nothing more."""
+    return Response("ok", mimetype="text/plain")
+
+
 @bp.get("/articles/<slug>")
 def article(slug: str) -> str:
     story = services.get_article(slug)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
+from . import changes
 from .extensions import db
 from .models import ApiToken, Article, Change, Editor, Update, utcnow
 from .relay import relay
@@ -170,27 +171,56 @@ def _next_seq(article: Article) -> int:
     return seq
 
 
-def _log_change(article: Article, seq: int, kind: str, update: Update) -> dict[str, Any]:
-    payload = {
-        "article": article.slug,
-        "seq": seq,
-        "type": kind,
-        "update": {"id": update.id} if kind == "deleted" else update.to_dict(),
-    }
+def _record(
+    outbox: list[dict[str, Any]],
+    article: Article,
+    kind: str,
+    update: Update | None = None,
+    seq: int | None = None,
+) -> dict[str, Any]:
+    """Log one change to a story and queue it for broadcast: every mutation ends here.
+
+    `seq` is the story's next seq when the caller has taken it already (to queue writers
+    before reading anything); otherwise it is taken now. The update's element is rendered
+    here, once, so pages, the log and live readers all carry the same markup.
+    """
+    if seq is None:
+        seq = _next_seq(article)
+    if update is not None:
+        update.seq = seq
+        if kind != "deleted":
+            update.element = changes.render_element(update)
+    payload = changes.build(kind, article, seq, update)
     db.session.add(
-        Change(article_id=article.id, seq=seq, type=kind, update_id=update.id, payload=payload)
+        Change(
+            article_id=article.id,
+            seq=seq,
+            type=kind,
+            update_id=update.id if update is not None else None,
+            payload=payload,
+        )
     )
+    outbox.append(payload)
     return payload
 
 
-def get_update(article: Article, update_id: int) -> Update:
-    """A current (not deleted) update of this story, or NotFound."""
+def get_update(article: Article, update_id: int, *, readers: bool = True) -> Update:
+    """An update of this story that is not deleted, or NotFound.
+
+    For readers (the default) only a published one; editors also reach drafts and scheduled
+    updates with `readers=False`.
+    """
     update = (
         db.session.get(Update, update_id, populate_existing=True)
         if 0 < update_id <= MAX_ID
         else None
     )
-    if update is None or update.article_id != article.id or update.deleted_at is not None:
+    if (
+        update is None
+        or update.article_id != article.id
+        or update.deleted_at is not None
+        or (readers and not update.is_visible)
+    ):
         raise NotFound(f"story {article.slug!r} has no update {update_id}")
     return update
 
@@ -250,11 +280,17 @@ def edit_article(article: Article, fields: dict[str, Any]) -> Article:
         fields["body"] = _story_body(fields["body"])
     if "status" in fields and fields["status"] not in STATUSES:
         raise Invalid("status must be 'live' or 'ended'")
-    with _transaction():
-        for name, value in fields.items():
-            setattr(article, name, value)
-        if "body" in fields:
+    changed = {name for name, value in fields.items() if getattr(article, name) != value}
+    if not changed:
+        return article  # nothing to tell anyone: no change, no seq
+    with _transaction() as outbox:
+        for name in changed:
+            setattr(article, name, fields[name])
+        if "body" in changed:
             article.html = render_markdown(fields["body"])
+        if "status" in changed:
+            article.ended_at = utcnow() if article.status == "ended" else None
+        _record(outbox, article, "story")
     return article
 
 
@@ -288,19 +324,19 @@ def post_update(
                 db.session.rollback()  # gives the seq back
                 return earlier
         if fields["pinned"]:
-            outbox += _unpin_others(article)
+            _unpin_others(outbox, article)
         update = Update(
             article_id=article.id,
+            article=article,
             author=author,
             html=render_markdown(fields["body"]),
-            seq=seq,
             idempotency_key=idempotency_key,
             published_at=published_at or utcnow(),
             **fields,
         )
         db.session.add(update)
         db.session.flush()
-        outbox.append(_log_change(article, seq, "created", update))
+        _record(outbox, article, "created", update, seq=seq)
     return update
 
 
@@ -319,15 +355,15 @@ def edit_update(article: Article, update_id: int, editor: Editor, fields: dict[s
         seq = _next_seq(article)
         update = get_update(article, update_id)
         if fields.get("pinned"):
-            outbox += _unpin_others(article, keep=update.id)
+            _unpin_others(outbox, article, keep=update.id)
         for name, value in fields.items():
             setattr(update, name, value)
         if "body" in fields:
             update.html = render_markdown(fields["body"])
         if {"body", "headline"} & set(fields):  # pinning or flagging is not editing the text
             update.edited_at = utcnow()
-        update.seq = seq
-        outbox.append(_log_change(article, seq, "edited", update))
+            update.edited_by = editor
+        _record(outbox, article, "edited", update, seq=seq)
     return update
 
 
@@ -337,9 +373,9 @@ def delete_update(article: Article, update_id: int, editor: Editor) -> None:
         seq = _next_seq(article)
         update = get_update(article, update_id)
         update.deleted_at = utcnow()
+        update.deleted_by = editor
         update.pinned = False
-        update.seq = seq
-        outbox.append(_log_change(article, seq, "deleted", update))
+        _record(outbox, article, "deleted", update, seq=seq)
 
 
 def _replayed(article: Article, author: Editor, key: str, fields: dict[str, Any]) -> Update | None:
@@ -360,19 +396,16 @@ def _replayed(article: Article, author: Editor, key: str, fields: dict[str, Any]
     return earlier
 
 
-def _unpin_others(article: Article, keep: int | None = None) -> list[dict[str, Any]]:
+def _unpin_others(outbox: list[dict[str, Any]], article: Article, keep: int | None = None) -> None:
     """One pinned update per story: pinning one unpins the rest, each as a change of its own."""
-    changes = []
     query = sa.select(Update).where(
-        Update.article_id == article.id, Update.pinned.is_(True), Update.deleted_at.is_(None)
+        Update.article_id == article.id, Update.pinned.is_(True), Update.visible()
     )
     for other in db.session.scalars(query):
         if other.id == keep:
             continue
         other.pinned = False
-        other.seq = _next_seq(article)
-        changes.append(_log_change(article, other.seq, "edited", other))
-    return changes
+        _record(outbox, article, "edited", other)
 
 
 # --- editors ----------------------------------------------------------------------

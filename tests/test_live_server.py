@@ -137,6 +137,11 @@ class Reader(socketio.Client):
         assert ack["ok"] is False
 
 
+def created(slug: str, seq: int, update: dict) -> dict:
+    """The CHANGE for a published update, less its rendered element."""
+    return {"article": slug, "seq": seq, "type": "created", "update": update}
+
+
 @contextmanager
 def reader(url: str, origin: str | None = None) -> Iterator[Reader]:
     options = {"websocket_extra_options": {"origin": origin}} if origin else {}
@@ -254,7 +259,8 @@ def test_change_reaches_subscriber_live(live_server):
         assert update["published_at"].endswith("Z")
         assert update["edited_at"] is None
         # The broadcast is the very payload the API answered with.
-        assert sio.changes() == [{"article": slug, "seq": 1, "type": "created", "update": update}]
+        (change,) = sio.changes()
+        assert change == {**created(slug, 1, update), "html": change["html"]}
 
         latencies = [arrived_at - posted_at]
         for n in range(2, 11):
@@ -282,8 +288,8 @@ def test_reconnecting_reader_catches_up_then_goes_live(live_server):
         assert ack == {"ok": True, "seq": 1}
         seen = ack["seq"]
 
-    created = api.post(slug, "While away", headline="Missed")
-    edited = api.edit(slug, created["id"], body="While away, *edited*")
+    added = api.post(slug, "While away", headline="Missed")
+    edited = api.edit(slug, added["id"], body="While away, *edited*")
     api.delete(slug, first["id"])
     assert edited["edited_at"] is not None
     assert "<em>edited</em>" in edited["html"]
@@ -301,7 +307,7 @@ def test_reconnecting_reader_catches_up_then_goes_live(live_server):
             (4, "deleted"),
         ]
         assert all(change["article"] == slug for change in missed)
-        assert missed[0]["update"]["id"] == created["id"]
+        assert missed[0]["update"]["id"] == added["id"]
         assert missed[1]["update"] == edited
         assert missed[2]["update"]["id"] == first["id"]
         assert missed == api.changes(slug, since=seen)["changes"]
@@ -310,7 +316,8 @@ def test_reconnecting_reader_catches_up_then_goes_live(live_server):
         sio.wait_changes(4)
         sio.round_trip()
         assert [change["seq"] for change in sio.changes()] == [2, 3, 4, 5]
-        assert sio.changes()[-1] == {"article": slug, "seq": 5, "type": "created", "update": live}
+        last = sio.changes()[-1]
+        assert last == {**created(slug, 5, live), "html": last["html"]}
 
 
 # --- 3. stories are isolated --------------------------------------------------------
@@ -449,7 +456,8 @@ def test_change_crosses_servers_through_redis(redis_pair):
         assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
         update = Api(two.url, token).post(slug, "Posted through the other process")
         changes = sio.wait_changes(1)
-        assert changes == [{"article": slug, "seq": 1, "type": "created", "update": update}]
+        assert changes == [{**created(slug, 1, update), "html": changes[0]["html"]}]
+        assert f'id="update-{update["id"]}"' in changes[0]["html"]
         sio.round_trip()
         assert len(sio.changes()) == 1  # delivered once, not once per process
     assert_clean_log(one, two)

@@ -40,7 +40,9 @@ def test_subscriber_receives_each_change_live(client, bearer, story, socket_clie
         "seq": 1,
         "type": "created",
         "update": update,
+        "html": received[0]["html"],
     }
+    assert f'id="update-{update["id"]}"' in received[0]["html"]
     assert received[1]["update"]["html"] == "<p>Live!</p>"
 
 

@@ -70,8 +70,11 @@ def test_broadcast_payload_is_the_logged_change_and_the_api_shape(ctx, published
         "seq": 1,
         "type": "created",
         "update": update.to_dict(),
+        "html": update.element,
     }
     assert stored.payload["update"]["html"] == "<p>Hello <em>world</em></p>"
+    assert stored.payload["html"].startswith(f'<article class="update" id="update-{update.id}"')
+    assert "<p>Hello <em>world</em></p>" in stored.payload["html"]
     assert stored.payload["update"]["author"] == "alice"
 
 

@@ -7,7 +7,6 @@
 
   const slug = stream.dataset.slug;
   const changesUrl = stream.dataset.changesUrl;
-  const permalinkBase = stream.dataset.permalinkBase;
   const connection = document.getElementById('connection');
   const readers = document.getElementById('readers');
   const empty = document.getElementById('no-updates');
@@ -23,43 +22,11 @@
     connection.textContent = text;
   };
 
-  const element = (tag, className, text) => {
-    const el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined) el.textContent = text;
-    return el;
-  };
-
-  // The same markup as templates/_update.html.
-  const build = (update) => {
-    const article = element('article', 'update');
-    article.classList.toggle('key-event', update.key_event);
-    article.classList.toggle('pinned', update.pinned);
-    article.id = `update-${update.id}`;
-    article.dataset.seq = update.seq;
-    article.dataset.published = update.published_at;
-
-    const meta = element('header', 'update-meta');
-    if (update.pinned) meta.append(element('span', 'badge badge-pinned', 'Pinned'));
-    if (update.key_event) meta.append(element('span', 'badge badge-key', 'Key event'));
-    const link = element('a', 'update-time');
-    link.href = `${permalinkBase}${update.id}`;
-    const time = element('time', null, update.published_at);
-    time.setAttribute('datetime', update.published_at);
-    link.append(time);
-    meta.append(link, element('span', 'update-author', update.author));
-    if (update.edited_at) {
-      const edited = element('span', 'update-edited', 'edited');
-      edited.title = update.edited_at;
-      meta.append(edited);
-    }
-    article.append(meta);
-    if (update.headline) article.append(element('h2', 'update-headline', update.headline));
-    const body = element('div', 'update-body');
-    body.innerHTML = update.html; // sanitized by the server when the update was saved
-    article.append(body);
-    if (window.liveblogTimes) window.liveblogTimes.localize(article);
-    return article;
+  // Server-rendered markup (sanitized when it was saved) turned into an element.
+  const fromHtml = (html) => {
+    const template = document.createElement('template');
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
   };
 
   // Pinned first, then newest first: the order the server renders.
@@ -76,13 +43,63 @@
     stream.insertBefore(el, next || null);
   };
 
-  const apply = (change) => {
-    const current = document.getElementById(`update-${change.update.id}`);
+  const removeUpdate = (id) => {
+    const current = document.getElementById(`update-${id}`);
     if (current) current.remove();
-    if (change.type !== 'deleted') {
-      const el = build(change.update);
-      if (change.type === 'created') el.classList.add('arrived');
-      place(el);
+  };
+
+  const showUpdate = (change, arrived) => {
+    removeUpdate(change.update.id);
+    const el = fromHtml(change.html);
+    if (arrived) el.classList.add('arrived');
+    if (window.liveblogTimes) window.liveblogTimes.localize(el);
+    place(el);
+    document.dispatchEvent(new CustomEvent('liveblog:update', { detail: { change, element: el } }));
+  };
+
+  const storyStatus = document.getElementById('story-status');
+  const storyTitle = document.getElementById('story-title');
+  const storyBody = document.getElementById('story-body');
+
+  const showStory = (story) => {
+    if (storyTitle) storyTitle.textContent = story.title;
+    if (storyBody) storyBody.innerHTML = story.html; // sanitized by the server when saved
+    if (storyStatus) {
+      storyStatus.dataset.status = story.status;
+      storyStatus.className = `status status-${story.status}`;
+      storyStatus.textContent = story.status === 'live' ? 'Live' : 'Coverage ended';
+      if (story.status !== 'live' && story.ended_at) {
+        const time = document.createElement('time');
+        time.className = 'clock';
+        time.setAttribute('datetime', story.ended_at);
+        storyStatus.append(' at ', time);
+        if (window.liveblogTimes) window.liveblogTimes.localize(storyStatus);
+      }
+    }
+    document.title = document.title.replace(/^.*?( · liveblog)$/, `${story.title}$1`);
+  };
+
+  // One handler per kind of CHANGE declared in liveblog/changes.py (a test keeps the two
+  // alike). A kind this page does not know is skipped, and its seq still counts as applied,
+  // so a newer server never stalls an older page.
+  const HANDLERS = {
+    created: (change) => showUpdate(change, true),
+    edited: (change) => showUpdate(change, false),
+    deleted: (change) => removeUpdate(change.update.id),
+    story: (change) => showStory(change.story),
+  };
+
+  const apply = (change) => {
+    const handler = Object.prototype.hasOwnProperty.call(HANDLERS, change.type)
+      ? HANDLERS[change.type]
+      : null;
+    if (handler) {
+      try {
+        handler(change);
+      } catch (error) {
+        // A malformed change must not stop every later one from being applied.
+        console.warn('could not apply change', change.seq, error);
+      }
     }
     empty.hidden = stream.children.length > 0;
   };

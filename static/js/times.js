@@ -9,7 +9,9 @@ window.liveblogTimes = (() => {
     for (const el of root.querySelectorAll('time[datetime]')) {
       const moment = new Date(el.getAttribute('datetime'));
       if (Number.isNaN(moment.getTime())) continue;
-      el.textContent = `${time.format(moment)}, ${day.format(moment)}`;
+      // A `clock` time ("updated 14:05") shows the hour alone; the rest the hour and the day.
+      const clockOnly = el.classList.contains('clock');
+      el.textContent = clockOnly ? time.format(moment) : `${time.format(moment)}, ${day.format(moment)}`;
       el.title = full.format(moment);
     }
   };
