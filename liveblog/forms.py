@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
 
 
 class LoginForm(FlaskForm):
@@ -31,6 +32,49 @@ class UpdateForm(FlaskForm):
     pinned = BooleanField("Pin to the top")
     # A fresh key per rendered form: sending the same form twice publishes it once.
     idempotency_key = HiddenField(validators=[Optional(), Length(max=64)])
+    # Pillow checks the content (liveblog/media.py); the name check only helps the picker.
+    image = FileField(
+        "Image (JPEG, PNG, WebP or GIF, up to 10 MB)",
+        validators=[FileAllowed(["jpg", "jpeg", "png", "webp", "gif"], "Pick an image file.")],
+    )
+    image_alt = StringField("Image description (alt text)", validators=[Length(max=500)])
+    draft = BooleanField("Save as draft")
+    # ISO-8601 with the editor's UTC offset; the page's script fills it from a
+    # datetime-local input, which has no zone of its own.
+    publish_at = HiddenField(validators=[Optional(), Length(max=40)])
+
+    def validate_image_alt(self, field: StringField) -> None:
+        if self.image.data and not (field.data or "").strip():
+            raise ValidationError("Describe the image for readers who cannot see it.")
+
+
+class EditForm(FlaskForm):
+    """Correct a published update, a draft or a scheduled one (each has its own form)."""
+
+    headline = StringField("Headline", validators=[Optional(), Length(max=200)])
+    body = TextAreaField("Update (Markdown)", validators=[DataRequired(), Length(max=20_000)])
+    key_event = BooleanField("Key event")
+    pinned = BooleanField("Pinned")
+
+
+class FlagForm(FlaskForm):
+    """One click on Pin/Unpin or Key event on/off."""
+
+    name = HiddenField(validators=[AnyOf(["pinned", "key_event"])])
+    value = HiddenField(validators=[AnyOf(["on", "off"])])
+
+
+class NewEditorForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(r"^[^\x00-\x1f\x7f]*$", message="Type the username without control characters."),
+        ],
+    )
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=1024)])
+    admin = BooleanField("Admin (may create and disable editors)")
 
 
 class StatusForm(FlaskForm):

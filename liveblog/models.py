@@ -263,6 +263,8 @@ class Media(db.Model):
     uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("editors.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    uploaded_by: Mapped[Editor] = relationship()
+
     @property
     def url(self) -> str:
         return f"/media/{self.name}"

@@ -13,14 +13,14 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import changes
-from .extensions import db
+from . import changes, media
+from .extensions import db, socketio
 from .models import (
     DRAFT,
     PUBLISHED,
@@ -623,20 +623,69 @@ def _unpin_others(outbox: list[dict[str, Any]], article: Article, keep: int | No
         _record(outbox, article, "edited", other)
 
 
+# --- images -----------------------------------------------------------------------
+
+
+def upload_image(stream: IO[bytes], alt: Any, editor: Editor) -> Media:
+    """Check an image by its content, store a clean web-sized copy, and record it."""
+    alt = _text(alt, "alt text", current_app.config["MAX_ALT_CHARS"], required=True)
+    try:
+        name, width, height = media.store(stream, current_app.config)
+    except media.BadImage as error:
+        raise Invalid(str(error)) from error
+    with _transaction():
+        image = Media(name=name, alt=alt, width=width, height=height, uploaded_by=editor)
+        db.session.add(image)
+    return image
+
+
 # --- editors ----------------------------------------------------------------------
 
 
-def create_editor(username: str, password: str) -> Editor:
+def create_editor(username: str, password: str, *, admin: bool = False) -> Editor:
     username = _text(username, "username", 64, required=True)
-    if len(password) < 8:
+    if not isinstance(password, str) or len(password) < 8:
         raise Invalid("the password must be at least 8 characters long")
     with _transaction():
         if db.session.scalar(sa.select(Editor).where(Editor.username == username)):
             raise Conflict(f"an editor named {username!r} already exists")
-        editor = Editor(username=username)
+        editor = Editor(username=username, is_admin=admin)
         editor.set_password(password)
         db.session.add(editor)
     return editor
+
+
+def disable_editor(editor: Editor, by: Editor) -> Editor:
+    """End an editor's access at once: sessions and tokens are checked against disabled_at
+    on every request, and the sockets this process holds for them are closed now."""
+    if editor.id == by.id:
+        raise Conflict("you cannot disable your own account")
+    if editor.disabled_at is not None:
+        raise Conflict(f"{editor.username} is disabled already")
+    with _transaction():
+        editor.disabled_at = utcnow()
+    _disconnect_sockets(editor.id)
+    return editor
+
+
+def enable_editor(editor: Editor) -> Editor:
+    with _transaction():
+        editor.disabled_at = None
+    return editor
+
+
+def _disconnect_sockets(editor_id: int) -> None:
+    """Close this process's Socket.IO connections whose session belongs to the editor."""
+    server = socketio.server
+    if server is None:
+        return
+    for eio_sid, environ in list(server.environ.items()):
+        with current_app.request_context(environ):
+            if session.get("_user_id") != str(editor_id):
+                continue
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            server.disconnect(sid, namespace="/")
 
 
 def issue_token(editor: Editor) -> str:
