@@ -141,10 +141,14 @@ def test_bad_newsroom_writes_write_nothing(client, bearer, story):
     mine = post(client, bearer, body="mine").get_json()
     client.delete(f"{URL}/updates/{mine['id']}", headers=bearer)
     before = seq(client)
+
+    def patch(update_id, **fields):
+        return client.patch(f"{URL}/updates/{update_id}", json=fields, headers=bearer)
+
     cases = [
-        (client.patch(f"{URL}/updates/{theirs['id']}", json={"pinned": True}, headers=bearer), 404),
-        (client.patch(f"{URL}/updates/{mine['id']}", json={"body": "x"}, headers=bearer), 404),
-        (client.patch(f"{URL}/updates/{theirs['id']}", json={"status": "draft"}, headers=bearer), 422),
+        (patch(theirs["id"], pinned=True), 404),  # another story's update
+        (patch(mine["id"], body="x"), 404),  # a deleted one
+        (patch(theirs["id"], status="draft"), 422),
         (post(client, bearer, body="x", image=999), 422),
         (post(client, bearer, body="x", image="1"), 422),
         (post(client, bearer, body="x", draft="yes"), 422),
