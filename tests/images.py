@@ -9,8 +9,11 @@ from PIL import Image
 
 def image_bytes(kind: str = "PNG", size: tuple[int, int] = (64, 48), **save: object) -> bytes:
     out = io.BytesIO()
-    mode = "RGB" if kind == "JPEG" else "RGBA"
-    Image.new(mode, size, (200, 40, 40)).save(out, kind, **save)
+    # Noise, so that the file is as big as a photo and cutting it short loses pixels.
+    image = Image.merge("RGB", [Image.effect_noise(size, 60)] * 3)
+    if kind != "JPEG":
+        image = image.convert("RGBA")
+    image.save(out, kind, **save)
     return out.getvalue()
 
 
