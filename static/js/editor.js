@@ -126,6 +126,10 @@
         swapUnpublished(result.page);
         showError('');
         notice(flashOf(result.page));
+        // The address names the new update, as the page without this script would.
+        const ids = [...result.page.querySelectorAll('article[id^="update-"]')].map((el) =>
+          Number(el.id.slice(7)));
+        if (ids.length) window.history.replaceState(null, '', `#update-${Math.max(...ids)}`);
       } else {
         showError(result.text);
       }
