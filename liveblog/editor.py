@@ -181,6 +181,7 @@ def edit_update(slug: str, update_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/articles/<slug>/updates/<int:update_id>/flag")
 @login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
 def flag_update(slug: str, update_id: int) -> Response | tuple[str, int]:
     story = services.get_article(slug)
     form = FlagForm()
@@ -192,6 +193,7 @@ def flag_update(slug: str, update_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/articles/<slug>/updates/<int:update_id>/delete")
 @login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
 def delete_update(slug: str, update_id: int) -> Response | tuple[str, int]:
     story = services.get_article(slug)
     return _act(story, "Update deleted.", services.delete_update, update_id)
@@ -199,6 +201,7 @@ def delete_update(slug: str, update_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/articles/<slug>/updates/<int:update_id>/publish")
 @login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
 def publish_update(slug: str, update_id: int) -> Response | tuple[str, int]:
     story = services.get_article(slug)
     return _act(story, "Update published.", services.publish_update, update_id)
