@@ -211,7 +211,7 @@
     controls.querySelectorAll('.flag-form').forEach((flag) => {
       const on = update[flag.dataset.flag];
       flag.elements.value.value = on ? 'off' : 'on';
-      const text = flag.dataset.flag === 'pinned' ? ['Pin', 'Unpin'] : ['Key event: on', 'Key event: off'];
+      const text = flag.dataset.flag === 'pinned' ? ['Pin', 'Unpin'] : ['Mark key event', 'Not a key event'];
       flag.querySelector('button').textContent = on ? text[1] : text[0];
     });
     controls.querySelector('.revisions-link').hidden = !update.edited_at;

@@ -52,11 +52,12 @@ def take(server: LiveServer, browser) -> list[Path]:
         reader.goto(story)
         settle(reader)
         reader.screenshot(path=OUT / "reader.png", animations="disabled")
-        reader.close()  # so the compose page does not count the screenshot's reader
-
         editor = context.new_page()
         sign_in(editor, server.url)
         editor.goto(f"{server.url}/editor/articles/{demo.SLUG}")
+        wait_live(editor)
+        # Closed once the compose page follows the story, which then hears the count drop.
+        reader.close()
         editor.fill("#compose-form input[name=headline]", "Ceasefire talks announced")
         editor.fill(
             "#compose-form textarea[name=body]",
@@ -114,15 +115,16 @@ def take_newsroom(server: LiveServer, browser, token: str) -> list[Path]:
         editor = context.new_page()
         sign_in(editor, server.url)
         editor.goto(f"{server.url}/editor/articles/{slug}")
-        settle(editor)
+        wait_live(editor)
         form = editor.locator("#compose-form")
         form.locator("input[name=headline]").fill("Ceasefire talks announced")
         form.locator("textarea[name=body]").press_sequentially(
             "Officials say talks start **tomorrow** in Yevlakh."
         )
         editor.wait_for_selector("#preview strong")
-        editor.locator("#compose-panel").scroll_into_view_if_needed()
-        editor.screenshot(path=OUT / "compose-drafts.png", full_page=True, animations="disabled")
+        editor.set_viewport_size({"width": 1000, "height": 1250})
+        editor.evaluate("window.scrollTo(0, 0)")
+        editor.screenshot(path=OUT / "compose-drafts.png", animations="disabled")
         written.append(OUT / "compose-drafts.png")
 
         item = editor.locator(f"#update-{pictured['id']}")
@@ -135,6 +137,11 @@ def take_newsroom(server: LiveServer, browser, token: str) -> list[Path]:
         editor.close()
 
         api.request("PATCH", f"/articles/{slug}", 200, json={"status": "ended"})
+    finally:
+        context.close()
+    # A reader's own browser: not signed in, tall enough for the pinned update and the image.
+    context = browser.new_context(**{**CONTEXT, "viewport": {"width": 1000, "height": 1250}})
+    try:
         reader = context.new_page()
         reader.goto(f"{server.url}/articles/{slug}")
         settle(reader)

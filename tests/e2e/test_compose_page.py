@@ -110,7 +110,7 @@ def test_publish_edit_pin_and_delete_reach_every_open_page(site: Site, room):
         seen(colleague, "#update-2 .badge-pinned"),
     )
     within_a_second(
-        lambda: editor.locator("#update-1").get_by_role("button", name="Key event: on").click(),
+        lambda: editor.locator("#update-1").get_by_role("button", name="Mark key event").click(),
         seen(reader, "#update-1 .badge-key"),
         seen(colleague, "#update-1 .badge-key"),
     )
