@@ -16,6 +16,7 @@ from liveblog.extensions import db, socketio
 from liveblog.models import Editor
 from tests.conftest import PASSWORD, csrf_token
 from tests.images import image_bytes
+from tests.test_changes import verify_action
 
 COMPOSE = "/editor/articles/election-night"
 API = "/api/articles/election-night"
@@ -276,3 +277,32 @@ def test_editor_create_admin_on_the_command_line(app, runner):
     with app.app_context():
         boss = db.session.scalar(db.select(Editor).where(Editor.username == "boss"))
         assert boss.is_admin
+
+
+@pytest.mark.both_databases
+def test_each_form_action_gives_its_declared_changes(app, client, signed_in):
+    """The web's actions in verify_action's shape: the CHANGEs rebuild the story exactly."""
+    sio = socketio.test_client(app, flask_test_client=client)
+    assert sio.emit("subscribe", {"article": "election-night", "since": 0}, callback=True)["ok"]
+
+    def form(path: str = "", **fields):
+        url = f"{COMPOSE}/updates{path}"
+        return lambda: client.post(url, data={"csrf_token": signed_in, **fields})
+
+    verify_action(client, sio, form(body="One"), ["created"])
+    verify_action(client, sio, form(body="Two"), ["created"])
+    verify_action(client, sio, form("/1", body="One, corrected", headline="One"), ["edited"])
+    verify_action(client, sio, form("/1/flag", name="pinned", value="on"), ["edited"])
+    verify_action(client, sio, form("/2/flag", name="key_event", value="on"), ["edited"])
+    verify_action(client, sio, form("/2/flag", name="pinned", value="on"), ["edited", "edited"])
+    verify_action(client, sio, form("/1/delete"), ["deleted"])
+    verify_action(client, sio, form(body="Three", draft="y"), [])
+    verify_action(client, sio, form("/3", body="Three, revised"), [])
+    verify_action(client, sio, form("/3/publish"), ["created"])
+    verify_action(client, sio, form("/3/publish"), [])  # 409: published already
+    ended = lambda: client.post(  # noqa: E731
+        f"{COMPOSE}/status", data={"csrf_token": signed_in, "status": "ended"}
+    )
+    verify_action(client, sio, ended, ["story"])
+    verify_action(client, sio, form(body="Refused"), [])
+    sio.disconnect()
