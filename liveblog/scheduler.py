@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from flask import Flask
 
@@ -58,18 +59,28 @@ class Scheduler:
 
 
 def init_app(app: Flask) -> None:
-    """Attach the scheduler; serving processes start it with the first request they handle.
+    """Attach the scheduler; a serving process starts it with the first request it handles.
 
-    Commands (`flask db upgrade`, `flask demo`) and tests never start it unless asked:
-    tests set SCHEDULER_ENABLED (off when TESTING) or call `get(app).run_once()`.
+    The first request of any kind, a page or a reconnecting reader's socket (which never
+    reaches Flask's own request hooks), so a restarted server publishes what fell due while
+    it was down as soon as anyone is connected again. Commands (`flask db upgrade`, `flask
+    demo`) handle no request and never start it; tests do so only when they set TESTING off
+    or call `get(app).run_once()`. Call after `socketio.init_app`, whose middleware this wraps.
     """
     app.extensions[KEY] = Scheduler(app)
-    enabled = app.config["SCHEDULER_ENABLED"] and not app.testing
+    if app.config["SCHEDULER_ENABLED"] and not app.testing:
+        app.wsgi_app = _StartOnFirstRequest(app.wsgi_app, get(app))  # type: ignore[method-assign]
 
-    @app.before_request
-    def _start_scheduler() -> None:
-        if enabled:
-            start(app)
+
+class _StartOnFirstRequest:
+    def __init__(self, wsgi_app: Callable[..., Any], scheduler: Scheduler) -> None:
+        self.wsgi_app = wsgi_app
+        self.scheduler = scheduler
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not self.scheduler.started:
+            self.scheduler.start()
+        return self.wsgi_app(environ, start_response)
 
 
 def get(app: Flask) -> Scheduler:
