@@ -19,7 +19,7 @@ class ConfigLength:
     def __call__(self, form: FlaskForm, field: Field) -> None:
         limit = current_app.config[self.name]
         if field.data and len(field.data) > limit:
-            raise ValidationError(f"At most {limit:,} characters, please.")
+            raise ValidationError(f"Field cannot be longer than {limit} characters.")
 
 
 class LoginForm(FlaskForm):
