@@ -53,6 +53,10 @@ def register_extensions(app: Flask) -> None:
     )
     relay.init_app(app)
     presence.init_app(app)
+    from . import media, scheduler
+
+    media.init_app(app)
+    scheduler.init_app(app)
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:

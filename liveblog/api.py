@@ -109,7 +109,7 @@ def list_changes(slug: str):
 def post_update(slug: str):
     story = services.get_article(slug)
     data = json_body()
-    unknown = set(data) - {"body", "headline", "key_event", "pinned"}
+    unknown = set(data) - POST_FIELDS
     if unknown:
         abort(422, f"Unknown field(s): {', '.join(sorted(unknown))}.")
     update = services.post_update(
@@ -120,8 +120,38 @@ def post_update(slug: str):
         key_event=data.get("key_event", False),
         pinned=data.get("pinned", False),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        draft=data.get("draft", False),
+        publish_at=data.get("publish_at"),
+        image=data.get("image"),
     )
     return update.to_dict(), 201
+
+
+POST_FIELDS = {"body", "headline", "key_event", "pinned", "draft", "publish_at", "image"}
+
+
+@bp.get("/articles/<slug>/drafts")
+@token_required
+def list_drafts(slug: str):
+    story = services.get_article(slug)
+    return {"updates": [update.to_dict() for update in services.unpublished(story)]}
+
+
+@bp.get("/articles/<slug>/updates/<int:update_id>/revisions")
+@token_required
+def list_revisions(slug: str, update_id: int):
+    story = services.get_article(slug)
+    return {"revisions": [rev.to_dict() for rev in services.revisions(story, update_id)]}
+
+
+@bp.post("/media")
+@token_required
+@limiter.limit(write_limit)
+def upload_media():
+    upload = request.files.get("file")
+    if upload is None:
+        abort(400, "Send the image as multipart/form-data in a field named 'file'.")
+    return services.upload_image(upload.stream, request.form.get("alt"), g.editor).to_dict(), 201
 
 
 @bp.patch("/articles/<slug>/updates/<int:update_id>")

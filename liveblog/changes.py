@@ -30,6 +30,8 @@ UPDATE_SHAPE: Shape = {
     "published_at": (str,),
     "edited_at": (str, None),
     "seq": (int,),
+    # {"url", "alt", "width", "height"} of the attached image, or null
+    "image": (dict, None),
 }
 
 ARTICLE_SHAPE: Shape = {

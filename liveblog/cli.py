@@ -26,17 +26,18 @@ def _editor(name: str) -> Editor:
 @editor_cli.command("create")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password as one line from stdin.")
-def create_editor(name: str, password_stdin: bool) -> None:
+@click.option("--admin", is_flag=True, help="May create and disable editor accounts.")
+def create_editor(name: str, password_stdin: bool, admin: bool) -> None:
     """Create an editor account."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        services.create_editor(name, password)
+        services.create_editor(name, password, admin=admin)
     except services.ServiceError as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"Editor {name!r} created.", err=True)
+    click.echo(f"{'Admin' if admin else 'Editor'} {name!r} created.", err=True)
 
 
 @editor_cli.command("token")

@@ -60,6 +60,18 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         MAX_BODY_CHARS=20_000,
         MAX_HEADLINE_CHARS=200,
         MAX_TITLE_CHARS=200,
+        # Images: uploads get a limit of their own (the rest keep MAX_CONTENT_LENGTH); the
+        # stored copy is re-encoded, without metadata, at most MEDIA_MAX_SIDE pixels wide or
+        # high, under MEDIA_FOLDER.
+        MEDIA_FOLDER=os.environ.get("MEDIA_FOLDER") or str(instance / "media"),
+        MAX_UPLOAD_BYTES=_int_env("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        MAX_IMAGE_PIXELS=50_000_000,
+        MEDIA_MAX_SIDE=1600,
+        MAX_ALT_CHARS=500,
+        # The scheduler publishes due updates from a loop in each server process; tests turn
+        # it on when they need it (see liveblog/scheduler.py).
+        SCHEDULER_ENABLED=os.environ.get("SCHEDULER_ENABLED", "1") not in ("0", "false"),
+        SCHEDULER_INTERVAL=float(os.environ.get("SCHEDULER_INTERVAL") or 1.0),
         # How many missed changes a reconnecting reader is sent before being told to reload.
         MAX_CATCH_UP=1000,
         SOCKETIO_ASYNC_MODE=os.environ.get("SOCKETIO_ASYNC_MODE") or None,

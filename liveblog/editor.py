@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from functools import wraps
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
+    abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -16,11 +21,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
-from . import services
+from . import changes, services
 from .extensions import configured_limit, db, limiter, login_manager
-from .forms import ArticleForm, LoginForm, StatusForm, UpdateForm
-from .models import Article, Editor
+from .forms import ArticleForm, EditForm, FlagForm, LoginForm, NewEditorForm, StatusForm, UpdateForm
+from .models import DRAFT, PUBLISHED, SCHEDULED, Article, Editor, Media, Update
+from .rendering import render_markdown
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
@@ -30,7 +37,9 @@ login_manager.login_message = "Sign in to edit stories."
 
 @login_manager.user_loader
 def load_editor(editor_id: str) -> Editor | None:
-    return db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
+    """A disabled editor's session stops here, on the very next request."""
+    editor = db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
+    return editor if editor is not None and editor.is_active else None
 
 
 @login_manager.unauthorized_handler
@@ -62,7 +71,7 @@ def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if form.validate_on_submit():
         editor = db.session.scalar(sa.select(Editor).where(Editor.username == form.username.data))
-        if editor and editor.check_password(form.password.data):
+        if editor and editor.is_active and editor.check_password(form.password.data):
             login_user(editor)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append("That username and password do not match.")
@@ -109,7 +118,7 @@ def set_status(slug: str) -> Response:
 @bp.get("/articles/<slug>")
 @login_required
 def compose(slug: str) -> str:
-    return _compose_page(services.get_article(slug), UpdateForm(idempotency_key=uuid.uuid4().hex))
+    return _compose_page(services.get_article(slug))
 
 
 @bp.post("/articles/<slug>/updates")
@@ -121,20 +130,171 @@ def post_update(slug: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _compose_page(story, form), 422
     try:
+        image = _upload(form)
         update = services.post_update(
             story,
-            current_user._get_current_object(),  # the Editor itself, not the proxy
+            _me(),
             body=form.body.data,
             headline=form.headline.data or None,
             key_event=form.key_event.data,
             pinned=form.pinned.data,
             idempotency_key=form.idempotency_key.data or None,
+            draft=form.draft.data,
+            publish_at=form.publish_at.data or None,
+            image=image.id if image else None,
         )
-    except services.Invalid as error:
-        form.body.errors.append(error.message)
-        return _compose_page(story, form), 422
-    flash("Update published.")
+    except services.ServiceError as error:
+        return _compose_page(story, form, error=error.message), error.status
+    flash(NEXT_STEP[update.status])
     return redirect(url_for("editor.compose", slug=slug, _anchor=f"update-{update.id}"))
+
+
+NEXT_STEP = {
+    PUBLISHED: "Update published.",
+    DRAFT: "Draft saved: only editors see it until you publish it.",
+    SCHEDULED: "Update scheduled: it will publish itself at its time.",
+}
+
+
+def _me() -> Editor:
+    return current_user._get_current_object()  # the Editor itself, not the proxy
+
+
+def _upload(form: UpdateForm) -> Media | None:
+    if not form.image.data:
+        return None
+    return services.upload_image(form.image.data.stream, form.image_alt.data, _me())
+
+
+@bp.post("/articles/<slug>/updates/<int:update_id>")
+@login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
+def edit_update(slug: str, update_id: int) -> Response | tuple[str, int]:
+    story = services.get_article(slug)
+    form = EditForm()
+    if not form.validate_on_submit():
+        return _compose_page(story, error=_first_error(form)), 422
+    fields = {name: form[name].data for name in ("body", "key_event", "pinned")}
+    fields["headline"] = form.headline.data or None
+    return _act(story, "Update saved.", services.edit_update, update_id, fields)
+
+
+@bp.post("/articles/<slug>/updates/<int:update_id>/flag")
+@login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
+def flag_update(slug: str, update_id: int) -> Response | tuple[str, int]:
+    story = services.get_article(slug)
+    form = FlagForm()
+    if not form.validate_on_submit():
+        return _compose_page(story, error=_first_error(form)), 422
+    fields = {form.name.data: form.value.data == "on"}
+    return _act(story, "Update saved.", services.edit_update, update_id, fields)
+
+
+@bp.post("/articles/<slug>/updates/<int:update_id>/delete")
+@login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
+def delete_update(slug: str, update_id: int) -> Response | tuple[str, int]:
+    story = services.get_article(slug)
+    return _act(story, "Update deleted.", services.delete_update, update_id)
+
+
+@bp.post("/articles/<slug>/updates/<int:update_id>/publish")
+@login_required
+@limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
+def publish_update(slug: str, update_id: int) -> Response | tuple[str, int]:
+    story = services.get_article(slug)
+    return _act(story, "Update published.", services.publish_update, update_id)
+
+
+def _act(story: Article, done: str, action: Any, update_id: int, *args: Any):
+    """Run one service action on an update; its error is shown on the compose page."""
+    try:
+        action(story, update_id, _me(), *args)
+    except services.ServiceError as error:
+        return _compose_page(story, error=error.message), error.status
+    flash(done)
+    return redirect(url_for("editor.compose", slug=story.slug, _anchor=f"update-{update_id}"))
+
+
+def _first_error(form: Any) -> str:
+    for name, errors in form.errors.items():
+        label = form[name].label.text if name in form else name
+        return f"{label}: {errors[0]}"
+    return "The form could not be read."
+
+
+@bp.get("/articles/<slug>/updates/<int:update_id>/revisions")
+@login_required
+def revisions(slug: str, update_id: int) -> str:
+    story = services.get_article(slug)
+    update = services.get_update(story, update_id, readers=False)
+    history = services.revisions(story, update_id)
+    return render_template("editor/revisions.html", article=story, update=update, history=history)
+
+
+@bp.post("/preview")
+@login_required
+def preview() -> dict[str, str]:
+    """The sanitized HTML an update's Markdown would get, from the renderer posts use."""
+    body = request.form.get("body", "")[: current_app.config["MAX_BODY_CHARS"]]
+    return {"html": render_markdown(body)}
+
+
+# --- editors and admins -------------------------------------------------------------
+
+
+def admin_required(view: Any) -> Any:
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403, "Only admins manage editor accounts.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.route("/editors", methods=["GET", "POST"])
+@admin_required
+def editors() -> Response | tuple[str, int]:
+    form = NewEditorForm()
+    if form.validate_on_submit():
+        try:
+            made = services.create_editor(
+                form.username.data, form.password.data, admin=form.admin.data
+            )
+        except services.ServiceError as error:
+            form.username.errors.append(error.message)
+            return _editors_page(form), error.status
+        flash(f"Editor {made.username} created.")
+        return redirect(url_for("editor.editors"))
+    return _editors_page(form), 422 if form.is_submitted() else 200
+
+
+@bp.post("/editors/<int:editor_id>/<any(disable, enable):action>")
+@admin_required
+def set_editor_access(editor_id: int, action: str) -> Response | tuple[str, int]:
+    editor = db.session.get(Editor, editor_id) if editor_id <= services.MAX_ID else None
+    if editor is None:
+        abort(404, f"no editor has the id {editor_id}")
+    try:
+        if action == "disable":
+            services.disable_editor(editor, by=_me())
+        else:
+            services.enable_editor(editor)
+    except services.ServiceError as error:
+        return _editors_page(NewEditorForm(formdata=None), error=error.message), error.status
+    flash(f"{editor.username} is {action}d.")
+    return redirect(url_for("editor.editors"))
+
+
+def _editors_page(form: NewEditorForm, error: str | None = None) -> str:
+    everyone = db.session.scalars(sa.select(Editor).order_by(Editor.username))
+    return render_template(
+        "editor/editors.html", form=form, editors=list(everyone), error=error,
+        status_form=StatusForm(),
+    )  # fmt: skip
 
 
 def _stories_page(form: ArticleForm) -> str:
@@ -143,11 +303,29 @@ def _stories_page(form: ArticleForm) -> str:
     )
 
 
-def _compose_page(story: Article, form: UpdateForm) -> str:
+def with_controls(update: Update) -> Markup:
+    """The update's element as readers get it, with the editor's controls inside it."""
+    element = update.element or changes.render_element(update)
+    controls = render_template("editor/_controls.html", update=update, article=update.article)
+    head, _, _ = element.rpartition("</article>")
+    return Markup(head + controls + "</article>")
+
+
+# What editor.js fills in for an update that arrives live over the socket.
+CONTROLS_TEMPLATE = SimpleNamespace(
+    id="__ID__", headline="", body="", key_event=False, pinned=False, status=PUBLISHED,
+    publish_at=None, edited_at=None,
+)  # fmt: skip
+
+
+def _compose_page(story: Article, form: UpdateForm | None = None, error: str | None = None) -> str:
     return render_template(
         "editor/compose.html",
         article=story,
-        updates=story.page_updates(),
-        form=form,
+        updates=[with_controls(update) for update in story.page_updates()],
+        unpublished=[with_controls(update) for update in services.unpublished(story)],
+        controls_template=CONTROLS_TEMPLATE,
+        form=form or UpdateForm(idempotency_key=uuid.uuid4().hex),
         status_form=StatusForm(),
+        error=error,
     )

@@ -49,6 +49,15 @@ class Editor(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Admins create and disable editor accounts from /editor/editors.
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # A disabled editor's sessions, sockets and tokens stop working at once; the row stays
+    # so that their updates keep their author.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses sessions of inactive users
+        return self.disabled_at is None
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -76,7 +85,7 @@ class ApiToken(db.Model):
     @classmethod
     def editor_for(cls, token: str) -> Editor | None:
         found = db.session.scalar(sa.select(cls).where(cls.token_hash == cls.hash(token)))
-        return found.editor if found else None
+        return found.editor if found and found.editor.is_active else None
 
 
 class Article(db.Model):
@@ -183,11 +192,13 @@ class Update(db.Model):
     # The whole rendered element (templates/_update.html), rendered once per change: pages
     # and live CHANGEs both use it, so an update's markup has a single source.
     element: Mapped[str] = mapped_column(sa.Text, default="")
+    image_id: Mapped[int | None] = mapped_column(sa.ForeignKey("media.id"))
 
     author: Mapped[Editor] = relationship(lazy="joined", foreign_keys=[author_id])
     edited_by: Mapped[Editor | None] = relationship(foreign_keys=[edited_by_id])
     deleted_by: Mapped[Editor | None] = relationship(foreign_keys=[deleted_by_id])
     article: Mapped[Article] = relationship()
+    image: Mapped[Media | None] = relationship(lazy="joined")
 
     @classmethod
     def visible(cls) -> sa.ColumnElement[bool]:
@@ -212,6 +223,59 @@ class Update(db.Model):
             "published_at": iso(self.published_at),
             "edited_at": iso(self.edited_at),
             "seq": self.seq,
+            "image": self.image.to_dict() if self.image else None,
+        }
+
+
+class Revision(db.Model):
+    """An update's text as it stood before an edit: who had saved it, and when."""
+
+    __tablename__ = "revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(sa.ForeignKey("updates.id"), index=True)
+    headline: Mapped[str | None] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    editor_id: Mapped[int] = mapped_column(sa.ForeignKey("editors.id"))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    editor: Mapped[Editor] = relationship(lazy="joined")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "headline": self.headline,
+            "body": self.body,
+            "editor": self.editor.username,
+            "saved_at": iso(self.saved_at),
+        }
+
+
+class Media(db.Model):
+    """An uploaded image, re-encoded without its metadata; the file is `MEDIA_FOLDER/name`."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    alt: Mapped[str] = mapped_column(sa.String(500))
+    width: Mapped[int]
+    height: Mapped[int]
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("editors.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    uploaded_by: Mapped[Editor] = relationship()
+
+    @property
+    def url(self) -> str:
+        return f"/media/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "alt": self.alt,
+            "width": self.width,
+            "height": self.height,
         }
 
 

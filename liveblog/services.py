@@ -12,16 +12,28 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import changes
-from .extensions import db
-from .models import ApiToken, Article, Change, Editor, Update, utcnow
+from . import changes, media
+from .extensions import db, socketio
+from .models import (
+    DRAFT,
+    PUBLISHED,
+    SCHEDULED,
+    ApiToken,
+    Article,
+    Change,
+    Editor,
+    Media,
+    Revision,
+    Update,
+    utcnow,
+)
 from .relay import relay
 from .rendering import render_markdown
 
@@ -297,6 +309,56 @@ def edit_article(article: Article, fields: dict[str, Any]) -> Article:
 # --- updates ----------------------------------------------------------------------
 
 
+def _lock_live(article: Article) -> None:
+    """Lock the story's row for this transaction and refuse writes to an ended story.
+
+    A write that changes nothing (seq = seq) takes the same lock as taking a seq, on both
+    databases, and reads the status as it is under that lock, not as this session last saw it.
+    """
+    status = db.session.execute(
+        sa.update(Article)
+        .where(Article.id == article.id)
+        .values(seq=Article.seq)
+        .returning(Article.status)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(article, "status", status)
+    if status != "live":
+        raise Conflict(
+            f"the story {article.slug!r} has ended: reopen it before changing its updates"
+        )
+
+
+def _publish_at(value: Any, now: datetime) -> datetime:
+    """A time in the future with its UTC offset: ISO-8601 text or an aware datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Invalid(
+                "publish_at must be an ISO-8601 time with its UTC offset, "
+                "e.g. 2026-11-30T14:05+04:00"
+            ) from None
+    if not isinstance(value, datetime):
+        raise Invalid("publish_at must be an ISO-8601 time with its UTC offset")
+    if value.tzinfo is None:
+        raise Invalid("publish_at needs its UTC offset (e.g. +04:00 or Z)")
+    if value <= now:
+        raise Invalid("publish_at is in the past: pick a time to come, or publish now")
+    return value.astimezone(UTC)
+
+
+def _media(value: Any) -> Media | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise Invalid("image must be the id of an uploaded image (POST /api/media)")
+    media = db.session.get(Media, value)
+    if media is None:
+        raise Invalid(f"no uploaded image has the id {value}")
+    return media
+
+
 def post_update(
     article: Article,
     author: Editor,
@@ -306,24 +368,40 @@ def post_update(
     pinned: Any = False,
     idempotency_key: str | None = None,
     published_at: datetime | None = None,
+    *,
+    draft: Any = False,
+    publish_at: Any = None,
+    image: Any = None,
 ) -> Update:
-    """Publish a new update. A repeated idempotency key returns the first update instead."""
+    """Publish a new update, or save it as a draft, or schedule it for `publish_at`.
+
+    A repeated idempotency key returns the first update instead. Drafts and scheduled
+    updates make no CHANGE: readers learn of them when they are published.
+    """
     fields = {
         "body": _body(body),
         "headline": _headline(headline),
         "key_event": _flag(key_event, "key_event"),
         "pinned": _flag(pinned, "pinned"),
     }
+    status, due = PUBLISHED, None
+    if _flag(draft, "draft"):
+        if publish_at is not None:
+            raise Invalid("an update is either a draft or scheduled, not both")
+        status = DRAFT
+    elif publish_at is not None:
+        status, due = SCHEDULED, _publish_at(publish_at, utcnow())
     if idempotency_key is not None:
         idempotency_key = _text(idempotency_key, "idempotency key", 64, required=True)
     with _transaction() as outbox:
-        seq = _next_seq(article)  # taken first: it is the lock that orders writers
+        _lock_live(article)  # the lock that orders writers, taken first
+        media = _media(image)
         if idempotency_key is not None:
             earlier = _replayed(article, author, idempotency_key, fields)
             if earlier is not None:
-                db.session.rollback()  # gives the seq back
                 return earlier
-        if fields["pinned"]:
+        seq = _next_seq(article) if status == PUBLISHED else None
+        if fields["pinned"] and status == PUBLISHED:
             _unpin_others(outbox, article)
         update = Update(
             article_id=article.id,
@@ -332,50 +410,187 @@ def post_update(
             html=render_markdown(fields["body"]),
             idempotency_key=idempotency_key,
             published_at=published_at or utcnow(),
+            status=status,
+            publish_at=due,
+            image=media,
             **fields,
         )
         db.session.add(update)
         db.session.flush()
-        _record(outbox, article, "created", update, seq=seq)
+        if status == PUBLISHED:
+            _record(outbox, article, "created", update, seq=seq)
     return update
 
 
-def edit_update(article: Article, update_id: int, editor: Editor, fields: dict[str, Any]) -> Update:
-    """Change any of an update's headline, body, key_event and pinned flags."""
-    fields = dict(fields)
-    unknown = set(fields) - {"body", "headline", "key_event", "pinned"}
+EDITABLE = ("body", "headline", "key_event", "pinned", "status", "publish_at", "image")
+
+
+def _edit_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
     if not fields:
-        raise Invalid("nothing to change: send body, headline, key_event or pinned")
-    checks = {"body": _body, "headline": _headline}
+        raise Invalid(f"nothing to change: send any of {', '.join(EDITABLE)}")
+    checked = dict(fields)
     for name, value in fields.items():
-        fields[name] = checks[name](value) if name in checks else _flag(value, name)
+        if name == "body":
+            checked[name] = _body(value)
+        elif name == "headline":
+            checked[name] = _headline(value)
+        elif name in ("key_event", "pinned"):
+            checked[name] = _flag(value, name)
+        elif name == "status" and value != PUBLISHED:
+            raise Invalid("status can only be set to 'published' (publish it now)")
+        elif name == "publish_at":
+            checked[name] = _publish_at(value, utcnow())
+    if "status" in checked and "publish_at" in checked:
+        raise Invalid("send status 'published' to publish now, or publish_at, not both")
+    return checked
+
+
+def edit_update(article: Article, update_id: int, editor: Editor, fields: dict[str, Any]) -> Update:
+    """Change an update's text, flags or image; publish a draft now or (re)schedule it.
+
+    A text edit keeps the text as it stood before in a Revision. Published updates give an
+    `edited` CHANGE; publishing a draft or scheduled one gives `created`; the rest, none.
+    """
+    fields = _edit_fields(fields)
     with _transaction() as outbox:
-        seq = _next_seq(article)
-        update = get_update(article, update_id)
-        if fields.get("pinned"):
+        _lock_live(article)
+        update = get_update(article, update_id, readers=False)
+        if "image" in fields:
+            fields["image"] = _media(fields["image"])
+        was_visible = update.is_visible
+        if was_visible and ("status" in fields or "publish_at" in fields):
+            raise Conflict(f"update {update_id} is already published")
+        seq = _next_seq(article) if was_visible or "status" in fields else None
+        _apply_text(update, editor, fields)
+        for name in ("key_event", "pinned", "image"):
+            if name in fields:
+                setattr(update, name, fields[name])
+        if "publish_at" in fields:
+            update.status, update.publish_at = SCHEDULED, fields["publish_at"]
+        if "status" in fields:
+            update.status, update.publish_at, update.published_at = PUBLISHED, None, utcnow()
+        if update.is_visible and update.pinned and (fields.get("pinned") or not was_visible):
             _unpin_others(outbox, article, keep=update.id)
-        for name, value in fields.items():
-            setattr(update, name, value)
-        if "body" in fields:
-            update.html = render_markdown(fields["body"])
-        if {"body", "headline"} & set(fields):  # pinning or flagging is not editing the text
-            update.edited_at = utcnow()
-            update.edited_by = editor
-        _record(outbox, article, "edited", update, seq=seq)
+        if seq is not None:
+            _record(outbox, article, "edited" if was_visible else "created", update, seq=seq)
     return update
+
+
+def _apply_text(update: Update, editor: Editor, fields: dict[str, Any]) -> None:
+    """Set headline and body; a real change keeps the text as it stood in a Revision."""
+    new = {name: fields[name] for name in ("body", "headline") if name in fields}
+    if all(getattr(update, name) == value for name, value in new.items()):
+        return  # pinning or flagging, or the same text again, is not editing the text
+    db.session.add(
+        Revision(
+            update_id=update.id,
+            headline=update.headline,
+            body=update.body,
+            editor=update.edited_by or update.author,
+            saved_at=update.edited_at or update.published_at,
+        )
+    )
+    for name, value in new.items():
+        setattr(update, name, value)
+    if "body" in new:
+        update.html = render_markdown(new["body"])
+    update.edited_at = utcnow()
+    update.edited_by = editor
+
+
+def publish_update(article: Article, update_id: int, editor: Editor) -> Update:
+    """Publish a draft or scheduled update now (409 if it is published already)."""
+    return edit_update(article, update_id, editor, {"status": PUBLISHED})
 
 
 def delete_update(article: Article, update_id: int, editor: Editor) -> None:
     """Soft-delete: the row stays for the change log, readers are told to remove it."""
     with _transaction() as outbox:
-        seq = _next_seq(article)
-        update = get_update(article, update_id)
+        _lock_live(article)
+        update = get_update(article, update_id, readers=False)
+        was_visible = update.is_visible
         update.deleted_at = utcnow()
         update.deleted_by = editor
         update.pinned = False
-        _record(outbox, article, "deleted", update, seq=seq)
+        if was_visible:
+            _record(outbox, article, "deleted", update)
+
+
+def revisions(article: Article, update_id: int) -> list[Revision]:
+    """An update's earlier texts, oldest first (drafts' too)."""
+    update = get_update(article, update_id, readers=False)
+    query = sa.select(Revision).where(Revision.update_id == update.id).order_by(Revision.id)
+    return list(db.session.scalars(query))
+
+
+def unpublished(article: Article) -> list[Update]:
+    """The story's drafts and scheduled updates, for editors: scheduled first, by time."""
+    query = (
+        sa.select(Update)
+        .where(
+            Update.article_id == article.id,
+            Update.status.in_((DRAFT, SCHEDULED)),
+            Update.deleted_at.is_(None),
+        )
+        .order_by(Update.publish_at.is_(None), Update.publish_at, Update.id.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def publish_due(now: datetime, limit: int = 100) -> list[int]:
+    """Publish the scheduled updates whose time has come; the ids of those published here.
+
+    Every server process runs this; each update is claimed in the database (UPDATE ... WHERE
+    status = 'scheduled' ... RETURNING under the story's lock), so exactly one process
+    publishes it, whichever gets there first. A story that has ended keeps its due updates
+    waiting until it is live again.
+    """
+    due = db.session.execute(
+        sa.select(Update.id, Update.article_id)
+        .join(Article, Article.id == Update.article_id)
+        .where(
+            Update.status == SCHEDULED,
+            Update.publish_at <= now,
+            Update.deleted_at.is_(None),
+            Article.status == "live",
+        )
+        .order_by(Update.publish_at, Update.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()  # end the read, so each claim starts its own write transaction
+    return [update_id for update_id, article_id in due if _claim(article_id, update_id, now)]
+
+
+def _claim(article_id: int, update_id: int, now: datetime) -> bool:
+    article = db.session.get(Article, article_id)
+    with _transaction() as outbox:
+        try:
+            _lock_live(article)
+        except Conflict:
+            return False
+        claimed = db.session.execute(
+            sa.update(Update)
+            .where(
+                Update.id == update_id,
+                Update.status == SCHEDULED,
+                Update.publish_at <= now,
+                Update.deleted_at.is_(None),
+            )
+            .values(status=PUBLISHED, publish_at=None, published_at=now)
+            .returning(Update.id)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if claimed is None:
+            return False  # another process published it first, or it was changed
+        update = db.session.get(Update, update_id, populate_existing=True)
+        seq = _next_seq(article)
+        if update.pinned:
+            _unpin_others(outbox, article, keep=update.id)
+        _record(outbox, article, "created", update, seq=seq)
+    return True
 
 
 def _replayed(article: Article, author: Editor, key: str, fields: dict[str, Any]) -> Update | None:
@@ -408,20 +623,69 @@ def _unpin_others(outbox: list[dict[str, Any]], article: Article, keep: int | No
         _record(outbox, article, "edited", other)
 
 
+# --- images -----------------------------------------------------------------------
+
+
+def upload_image(stream: IO[bytes], alt: Any, editor: Editor) -> Media:
+    """Check an image by its content, store a clean web-sized copy, and record it."""
+    alt = _text(alt, "alt text", current_app.config["MAX_ALT_CHARS"], required=True)
+    try:
+        name, width, height = media.store(stream, current_app.config)
+    except media.BadImage as error:
+        raise Invalid(str(error)) from error
+    with _transaction():
+        image = Media(name=name, alt=alt, width=width, height=height, uploaded_by=editor)
+        db.session.add(image)
+    return image
+
+
 # --- editors ----------------------------------------------------------------------
 
 
-def create_editor(username: str, password: str) -> Editor:
+def create_editor(username: str, password: str, *, admin: bool = False) -> Editor:
     username = _text(username, "username", 64, required=True)
-    if len(password) < 8:
+    if not isinstance(password, str) or len(password) < 8:
         raise Invalid("the password must be at least 8 characters long")
     with _transaction():
         if db.session.scalar(sa.select(Editor).where(Editor.username == username)):
             raise Conflict(f"an editor named {username!r} already exists")
-        editor = Editor(username=username)
+        editor = Editor(username=username, is_admin=admin)
         editor.set_password(password)
         db.session.add(editor)
     return editor
+
+
+def disable_editor(editor: Editor, by: Editor) -> Editor:
+    """End an editor's access at once: sessions and tokens are checked against disabled_at
+    on every request, and the sockets this process holds for them are closed now."""
+    if editor.id == by.id:
+        raise Conflict("you cannot disable your own account")
+    if editor.disabled_at is not None:
+        raise Conflict(f"{editor.username} is disabled already")
+    with _transaction():
+        editor.disabled_at = utcnow()
+    _disconnect_sockets(editor.id)
+    return editor
+
+
+def enable_editor(editor: Editor) -> Editor:
+    with _transaction():
+        editor.disabled_at = None
+    return editor
+
+
+def _disconnect_sockets(editor_id: int) -> None:
+    """Close this process's Socket.IO connections whose session belongs to the editor."""
+    server = socketio.server
+    if server is None:
+        return
+    for eio_sid, environ in list(server.environ.items()):
+        with current_app.request_context(environ):
+            if session.get("_user_id") != str(editor_id):
+                continue
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            server.disconnect(sid, namespace="/")
 
 
 def issue_token(editor: Editor) -> str:

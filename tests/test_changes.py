@@ -94,8 +94,19 @@ def test_every_action_gives_declared_changes_that_rebuild_the_story(client, bear
     got = verify_action(client, watcher, patch(first, pinned=True), ["edited", "edited"])
     assert {change["update"]["id"] for change in got} == {first, second}
     verify_action(client, watcher, patch(first, pinned=False), ["edited"])
+    verify_action(client, watcher, patch(first, pinned=True), ["edited"])
     delete = lambda: client.delete(f"{URL}/updates/{second}", headers=bearer)  # noqa: E731
     verify_action(client, watcher, delete, ["deleted"])
+    # Drafts and scheduled updates are unseen: saving, editing or scheduling one is no change.
+    verify_action(client, watcher, post(body="Draft", draft=True), [])
+    verify_action(client, watcher, post(body="Later", publish_at="2099-01-01T09:00+02:00"), [])
+    draft, scheduled = 3, 4
+    verify_action(client, watcher, patch(draft, body="Draft, revised", pinned=True), [])
+    verify_action(client, watcher, patch(scheduled, publish_at="2099-01-02T09:00Z"), [])
+    # Publishing a pinned draft: its `created`, then the old pin's removal.
+    got = verify_action(client, watcher, patch(draft, status="published"), ["created", "edited"])
+    assert got[0]["update"]["body"] == "Draft, revised" and got[1]["update"]["id"] == first
+    verify_action(client, watcher, patch(scheduled, status="published"), ["created"])
 
     def edit_story(**fields):
         return lambda: client.patch(URL, json=fields, headers=bearer)

@@ -47,8 +47,10 @@ def test_update_published_from_the_form_reaches_an_open_reader_page(site: Site, 
     editor = pages.new()
     sign_in(editor, site.url)
     editor.goto(f"{site.url}/editor/articles/{site.slug}")
-    editor.locator("input[name=headline]").press_sequentially("Polls close")
-    editor.locator("textarea[name=body]").press_sequentially("Counting **begins** now.")
+    editor.locator("#compose-form input[name=headline]").press_sequentially("Polls close")
+    editor.locator("#compose-form textarea[name=body]").press_sequentially(
+        "Counting **begins** now."
+    )
 
     reader.evaluate(WATCH_ARRIVAL_JS)
     clicked_at = time.time() * 1000
@@ -75,7 +77,7 @@ def test_update_published_from_the_form_reaches_an_open_reader_page(site: Site, 
     editor.wait_for_url(f"{site.url}/editor/articles/{site.slug}#{arrival['id']}")
     expect(editor.locator(".flashes")).to_contain_text("Update published.")
     expect(editor.locator(f"#{arrival['id']} .update-headline")).to_have_text("Polls close")
-    expect(editor.locator("input[name=headline]")).to_have_value("")
+    expect(editor.locator("#compose-form input[name=headline]")).to_have_value("")
 
 
 def test_page_kept_live_equals_page_loaded_afresh(site: Site, pages: Pages):
