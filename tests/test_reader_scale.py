@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+import redis
 from flask import template_rendered
 
 from liveblog import services
 from liveblog.extensions import db
 from liveblog.models import Article, Editor
+from liveblog.pagecache import PageCache
+from tests.conftest import skip_unless_ci
 
 URL = "/articles/election-night"
 API = "/api/articles/election-night"
@@ -232,3 +236,28 @@ def test_permalink_has_its_heading(client, bearer, story):
     update = client.post(f"{API}/updates", json={"body": "Solo"}, headers=bearer).get_json()
     html = page(client, f"{URL}/updates/{update['id']}")
     assert re.search(r"<h1[^>]*>Election night</h1>", html)
+
+
+def test_processes_share_rendered_pages_through_redis():
+    """Two processes' caches on one Redis: a page rendered by one is not rendered again."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+    except redis.RedisError:
+        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    first = PageCache(8, "redis://127.0.0.1:6379/0", prefix, ttl=30)
+    second = PageCache(8, "redis://127.0.0.1:6379/0", prefix, ttl=30)
+    renders = []
+
+    def render() -> str:
+        renders.append(1)
+        return "<p>page at seq 7</p>"
+
+    assert first.get("story:7:x", render) == "<p>page at seq 7</p>"
+    assert second.get("story:7:x", render) == "<p>page at seq 7</p>"
+    assert len(renders) == 1
+    assert second.get("story:8:x", render) and len(renders) == 2  # a new seq, a new page
+    # Redis gone: pages are still served, rendered here.
+    down = PageCache(8, "redis://127.0.0.1:1/0", prefix, ttl=30)
+    assert down.get("story:7:x", render) == "<p>page at seq 7</p>" and len(renders) == 3
+    first.redis.delete(f"{prefix}:page:story:7:x", f"{prefix}:page:story:8:x")
