@@ -134,7 +134,7 @@ class Article(db.Model):
         key = sa.tuple_(Update.published_at, Update.id)
         query = sa.select(Update).where(Update.article_id == self.id, Update.visible())
         if pinned is not None:
-            query = query.where(Update.pinned.is_(pinned))
+            query = query.where(Update.pinned == (sa.true() if pinned else sa.false()))
         if after is not None:
             mark = sa.tuple_(
                 sa.literal(after.published_at, UTCDateTime), sa.literal(after.id, sa.Integer)
@@ -160,7 +160,7 @@ class Article(db.Model):
             .where(
                 Update.article_id == self.id,
                 Update.visible(),
-                Update.pinned.is_(False),
+                Update.pinned == sa.false(),
                 key > mark,
             )
         )
@@ -169,7 +169,7 @@ class Article(db.Model):
         """The latest key events, newest first (ix_updates_key_events)."""
         query = (
             sa.select(Update)
-            .where(Update.article_id == self.id, Update.visible(), Update.key_event.is_(True))
+            .where(Update.article_id == self.id, Update.visible(), Update.key_event == sa.true())
             .order_by(Update.published_at.desc(), Update.id.desc())
             .limit(limit)
         )
@@ -237,7 +237,7 @@ class Update(db.Model):
         # The story page and the API page through a story in (published_at, id) order; the
         # key events box reads the latest key events. Both stay index scans at any length.
         sa.Index("ix_updates_stream", "article_id", "published_at", "id"),
-        sa.Index("ix_updates_key_events", "article_id", "key_event", "published_at"),
+        sa.Index("ix_updates_key_events", "article_id", "key_event", "published_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from . import pagecache, services
 from .api import int_arg
 from .models import Article, Update, iso, utcnow
+from .security import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("reader", __name__)
 bp.add_app_template_filter(iso, "iso")  # the API's time format, in templates too
@@ -168,13 +169,9 @@ def live_blog_posting(story: Article, updates: list[Update], pinned: list[Update
     return posting
 
 
-def story_response(story: Article, variant: str, template: str) -> Response:
-    """The page for `variant` at the story's seq: a 304, a cached body, or a fresh render."""
-    signed_in = current_user.is_authenticated
-    base = current_app.config["PUBLIC_URL"] or request.host_url
-    digest = hashlib.sha256(f"{base}|{template}|{variant}".encode()).hexdigest()[:16]
-    etag = f"seq-{story.seq}-{digest}{'-editor' if signed_in else ''}"
-    response = Response(mimetype="text/html")
+def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
+    """Readers' copies may be kept by shared caches for PAGE_MAX_AGE seconds (the page names
+    its seq, so the live script catches up whatever a copy lacks); editors' never."""
     response.set_etag(etag)
     response.vary.add("Cookie")
     if signed_in:
@@ -185,6 +182,16 @@ def story_response(story: Article, variant: str, template: str) -> Response:
         response.cache_control.public = True
         response.cache_control.max_age = age
         response.cache_control.s_maxage = age
+    return response
+
+
+def story_response(story: Article, variant: str, template: str) -> Response:
+    """The page for `variant` at the story's seq: a 304, a cached body, or a fresh render."""
+    signed_in = current_user.is_authenticated
+    base = current_app.config["PUBLIC_URL"] or request.host_url
+    digest = hashlib.sha256(f"{base}|{template}|{variant}".encode()).hexdigest()[:16]
+    etag = f"seq-{story.seq}-{digest}{'-editor' if signed_in else ''}"
+    response = cacheable(Response(mimetype="text/html"), etag, signed_in)
     if request.if_none_match.contains(etag):
         return response.make_conditional(request)
 
@@ -220,30 +227,17 @@ def article(slug: str) -> Response:
     return story_response(story, view.key, "reader/article.html")
 
 
+# The site's own policy, with framing opened to any site: the one difference between them.
+EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'self'", "frame-ancestors *")
+
+
 @bp.get("/articles/<slug>/embed")
 def embed(slug: str) -> Response:
     """The live story alone, for an iframe on another site: the one page that may be framed."""
     story = services.get_article(slug)
     response = story_response(story, StoryView.from_request().key, "reader/embed.html")
-    policy = current_app.config.get("EMBED_CSP") or EMBED_CSP
-    response.headers["Content-Security-Policy"] = policy
+    response.headers["Content-Security-Policy"] = EMBED_CSP
     return response
-
-
-# The site's policy (liveblog/security.py) with framing opened to any site.
-EMBED_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors *",
-    ]
-)
 
 
 @bp.get("/articles/<slug>/updates/<int:update_id>")

@@ -17,7 +17,9 @@ depends_on = None
 
 def upgrade():
     op.create_index("ix_updates_stream", "updates", ["article_id", "published_at", "id"])
-    op.create_index("ix_updates_key_events", "updates", ["article_id", "key_event", "published_at"])
+    op.create_index(
+        "ix_updates_key_events", "updates", ["article_id", "key_event", "published_at", "id"]
+    )
 
 
 def downgrade():

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import Page, expect
 
@@ -252,3 +256,71 @@ def test_a_phones_first_screen_shows_the_status_and_the_first_update(site: Site,
     expect(reader.locator("#updates > .update").first.locator("time").first).to_contain_text(
         re.compile(r"UTC|GMT")
     )
+
+
+def test_key_events_are_a_rail_beside_the_stream_on_wide_screens(site: Site, pages: Pages):
+    seed(site, 2, key_event=True, headline="Key")
+    reader = open_reader(pages, site.story_url, viewport={"width": 1400, "height": 900})
+    rail = reader.locator("#key-events").bounding_box()
+    stream = reader.locator("#updates").bounding_box()
+    assert rail["x"] >= stream["x"] + stream["width"]  # beside it, not above it
+    expect(reader.locator("#key-events li a").first).to_be_visible()  # open, not folded
+
+
+def test_relative_times_stay_fresh_beside_the_absolute_time(site: Site, pages: Pages):
+    update = site.api.post(site.slug, "Timed.")
+    page = pages.new(timezone_id="Europe/Paris")
+    page.clock.install()
+    page.goto(site.story_url)
+    wait_live(page)
+    element = page.locator(f"#update-{update['id']}")
+    expect(element.locator(".ago")).to_have_text("just now")
+    time = element.locator("time").first
+    expect(time).to_have_text(re.compile(r"GMT\+1|CET"))  # the reader's zone, named
+    assert re.search(r"\d{4}", time.get_attribute("title"))  # the full date on hover
+    page.clock.fast_forward("05:00")
+    expect(element.locator(".ago")).to_have_text(re.compile(r"^5 min\.? ago$"))
+
+
+@contextmanager
+def partner_site(frame_src: str) -> Iterator[str]:
+    """Another site (its own origin, on this machine) whose page frames `frame_src`."""
+    body = (
+        '<!doctype html><html lang="en"><title>Partner</title><iframe id="live" title="Live"'
+        f' src="{frame_src}" width="600" height="600"></iframe></html>'
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # localhost, not 127.0.0.1: another origin, and another site, from the story's
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_embed_is_live_inside_another_sites_frame(site: Site, pages: Pages):
+    page = pages.new()
+    with partner_site(f"{site.story_url}/embed") as partner:
+        page.goto(partner)
+        frame = page.frame_locator("#live")
+        expect(frame.locator('#connection[data-state="live"]')).to_be_attached()
+        update = site.api.post(site.slug, "Seen on a partner site.")
+        expect(frame.locator(f"#update-{update['id']}")).to_contain_text("Seen on a partner site.")
+    # The story page itself may not be framed by another site.
+    with partner_site(site.story_url) as partner:
+        page.goto(partner)
+        page.wait_for_timeout(500)
+        expect(page.frame_locator("#live").locator("#updates")).to_have_count(0)
