@@ -3,9 +3,9 @@
 // reconnects. The page was rendered at data-seq; everything after that arrives here.
 //
 // Nothing the reader is looking at moves: while the start of the stream is scrolled out of
-// view, each change is applied and the scroll position corrected in the same task (the page
-// does not count on the browser's scroll anchoring, which not every browser has), and new
-// updates are counted on a button and in the tab title instead.
+// view, new updates wait hidden in their place, counted on a button and in the tab title,
+// and other changes are applied with the scroll position corrected in the same task (the
+// page does not count on the browser's scroll anchoring, which not every browser has).
 (() => {
   const stream = document.getElementById('updates');
   if (!stream || typeof io === 'undefined') return;
@@ -29,7 +29,7 @@
   const held = new Map(); // changes that arrived ahead of one still missing
   const deleted = new Set(); // ids deleted since the page was rendered (for paged-in pages)
   let gapTimer = null;
-  let unseen = 0; // new updates that arrived while the top of the stream was out of view
+  let missed = 0; // new updates that belong to the story's first page, not this one
   let baseTitle = document.title;
   let lastNews = new Date();
 
@@ -82,16 +82,27 @@
     return result;
   };
 
+  const pending = () => stream.querySelectorAll(':scope > .pending');
+
   const showCount = () => {
+    const unseen = pending().length + missed;
     document.title = unseen ? `(${unseen}) ${baseTitle}` : baseTitle;
-    if (!newButton) return;
+    if (!newButton) return unseen;
     newButton.hidden = unseen === 0;
     newButton.textContent = unseen === 1 ? '1 new update' : `${unseen} new updates`;
+    return unseen;
   };
 
-  const clearUnseen = () => {
-    if (!unseen) return;
-    unseen = 0;
+  // The waiting updates take their place, sliding in at the top of the stream.
+  const reveal = () => {
+    const waiting = pending();
+    if (!waiting.length) return;
+    for (const el of waiting) {
+      el.hidden = false;
+      el.classList.remove('pending');
+      el.classList.add('arrived');
+    }
+    empty.hidden = true;
     showCount();
   };
 
@@ -103,7 +114,7 @@
         window.location.assign(latest ? latest.href : window.location.pathname);
         return;
       }
-      clearUnseen();
+      reveal();
       stream.scrollIntoView({ block: 'start' });
       const first = stream.firstElementChild;
       if (first) {
@@ -115,7 +126,7 @@
   window.addEventListener(
     'scroll',
     () => {
-      if (unseen && atHead && topInView()) clearUnseen();
+      if (topInView()) reveal();
     },
     { passive: true },
   );
@@ -186,31 +197,38 @@
   const removeUpdate = (id) => {
     const current = document.getElementById(`update-${id}`);
     if (current) holdStill(() => current.remove());
+    showCount();
   };
 
   const showUpdate = (change, arrived) => {
     const el = fromHtml(change.html);
     prepare(el);
-    const wasShown = Boolean(document.getElementById(el.id));
+    const current = document.getElementById(el.id);
     const next = placeFor(el);
-    const hiddenTop = !topInView();
+    // A new update waits hidden while the reader is further down, or keeps waiting when
+    // edited; anywhere else it is applied where it stands.
+    const waits = current
+      ? current.classList.contains('pending')
+      : arrived && !oldestFirst && !topInView() && next !== undefined;
+    if (waits) {
+      el.hidden = true;
+      el.classList.add('pending');
+    }
     holdStill(() => {
-      const current = document.getElementById(el.id);
       if (current) current.remove();
       if (next !== undefined) stream.insertBefore(el, next);
     });
-    if (arrived && !wasShown) {
+    if (arrived && !current) {
       lastNews = new Date();
       const title = change.update.headline || el.querySelector('.update-body').textContent.trim();
-      const counted = !oldestFirst && (hiddenTop || next === undefined);
-      if (counted) {
-        unseen += 1;
-        showCount();
+      if (next === undefined && atHead === false && !oldestFirst) missed += 1;
+      const unseen = showCount();
+      if (waits || (next === undefined && !oldestFirst)) {
         announce(unseen === 1 ? '1 new update' : `${unseen} new updates`);
       } else {
         announce(`New update: ${title.slice(0, 120)}`);
+        if (next !== undefined) el.classList.add('arrived');
       }
-      if (next !== undefined) el.classList.add('arrived');
     }
     keyEvents.show(change.update, el);
     if (el.isConnected) {
@@ -227,6 +245,9 @@
     const MAX = 50;
     if (!nav || !list) return { show() {}, remove() {}, relink() {} };
     const withUrl = nav.dataset.withUrl;
+    nav.addEventListener('click', (event) => {
+      if (event.target.closest('a')) reveal(); // a link to an update still waiting
+    });
     const count = nav.querySelector('.count');
 
     const hrefFor = (id) =>
@@ -351,7 +372,7 @@
         console.warn('could not apply change', change.seq, error);
       }
     }
-    empty.hidden = stream.children.length > 0;
+    empty.hidden = Boolean(stream.querySelector(':scope > .update:not([hidden])'));
   };
 
   const drain = () => {

@@ -41,7 +41,7 @@ def take(server: LiveServer, api: Api, browser) -> list[Path]:
     story = f"{server.url}/articles/{demo.SLUG}"
     shots = []
     for name, options, scroll in (
-        ("story-desktop.png", DESKTOP, 60),
+        ("story-desktop.png", DESKTOP, 2),
         ("story-phone.png", PHONE, 0),
         ("story-dark.png", {**DESKTOP, "color_scheme": "dark"}, 0),
     ):

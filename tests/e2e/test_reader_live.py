@@ -90,6 +90,33 @@ def test_scrolled_down_nothing_moves_and_a_button_counts_new_updates(site: Site,
     expect(reader.locator("#updates > .update").first).to_contain_text("Second of two.")
 
 
+VISIBLE_TOPS_JS = """
+() => Object.fromEntries([...document.querySelectorAll('#updates > .update')]
+  .map((el) => [el.id, el.getBoundingClientRect()])
+  .filter(([, box]) => box.bottom > 0 && box.top < window.innerHeight)
+  .map(([id, box]) => [id, Math.round(box.top)]))
+"""
+
+
+def test_just_past_the_top_nothing_on_screen_moves_either(site: Site, pages: Pages):
+    """The pinned update still in view below the stream's top: new updates would go in
+    right under it, in sight; they wait instead, and the whole screen holds still."""
+    seed(site, 1, pinned=True, headline="Pinned")
+    seed(site, 8)
+    reader = open_reader(pages, site.story_url)
+    reader.evaluate("() => document.getElementById('updates').scrollIntoView()")
+    reader.evaluate("() => window.scrollBy(0, 5)")
+    before = reader.evaluate(VISIBLE_TOPS_JS)
+    assert len(before) >= 2
+    seq = reader.evaluate("window.liveblog.seq")
+    update = site.api.post(site.slug, "Arrives under the pinned one.")
+    wait_for_seq(reader, seq + 1)
+    assert reader.evaluate(VISIBLE_TOPS_JS) == before
+    expect(reader.locator(f"#update-{update['id']}")).to_be_hidden()
+    reader.locator("#new-updates").click()
+    expect(reader.locator(f"#update-{update['id']}")).to_be_visible()
+
+
 def test_at_the_top_new_updates_slide_in(site: Site, pages: Pages):
     seed(site, 3)
     reader = open_reader(pages, site.story_url)
