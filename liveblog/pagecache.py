@@ -20,7 +20,12 @@ from flask import Flask, current_app
 class PageCache:
     def __init__(self, size: int, redis_url: str | None, prefix: str, ttl: int) -> None:
         self.local: LRUCache[str, str] = LRUCache(maxsize=size)
-        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        # A slow or unreachable Redis must cost a page view a render, never a long wait.
+        self.redis = (
+            redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            if redis_url
+            else None
+        )
         self.prefix = f"{prefix}:page:"
         self.ttl = ttl
 

@@ -297,3 +297,15 @@ def test_story_queries_are_index_scans(app, editor, story):
                 print(plan)
                 assert re.search(r"ix_updates_(stream|key_events)", plan), plan
                 assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # no sorting
+
+
+def test_readyz_answers_when_the_database_does(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.data == b"ok"
+
+
+@pytest.mark.config(REDIS_URL="redis://127.0.0.1:1/0")
+def test_readyz_names_what_is_not_answering(client):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.data.startswith(b"redis: ")
