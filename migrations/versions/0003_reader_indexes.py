@@ -1,4 +1,4 @@
-"""reader indexes: a story's updates in page order, and its key events
+"""reader indexes: a story's updates in page order, its key events, its pinned updates
 
 Revision ID: 0003_reader_indexes
 Revises: 0002_typed_changes
@@ -20,8 +20,12 @@ def upgrade():
     op.create_index(
         "ix_updates_key_events", "updates", ["article_id", "key_event", "published_at", "id"]
     )
+    op.create_index(
+        "ix_updates_pinned", "updates", ["article_id", "pinned", "published_at", "id"]
+    )
 
 
 def downgrade():
+    op.drop_index("ix_updates_pinned", table_name="updates")
     op.drop_index("ix_updates_key_events", table_name="updates")
     op.drop_index("ix_updates_stream", table_name="updates")
