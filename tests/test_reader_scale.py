@@ -305,8 +305,10 @@ def test_readyz_answers_when_the_database_does(client):
     assert response.status_code == 200 and response.data == b"ok"
 
 
-@pytest.mark.config(REDIS_URL="redis://127.0.0.1:1/0")
-def test_readyz_names_what_is_not_answering(client):
+def test_readyz_names_what_is_not_answering(app, client):
+    # The app's shared cache pointed at a port where no Redis listens. (Not REDIS_URL in the
+    # app's config: that would bind the process-wide Socket.IO server to a message queue.)
+    app.extensions["liveblog_pages"] = PageCache(8, "redis://127.0.0.1:1/0", "test", ttl=30)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.data.startswith(b"redis: ")
