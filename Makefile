@@ -9,6 +9,11 @@ SOCKETIO_CLIENT_VERSION := 4.8.4
 SOCKETIO_CLIENT_SHA256 := d5d79a35039e860b32bdef4795528b05c2f788d4b2d9dacc913120e2878f7b3f
 SOCKETIO_CLIENT := static/vendor/socket.io.min.js
 
+# axe-core checks every page for accessibility in the browser tests; same fetch, same check.
+AXE_VERSION := 4.11.0
+AXE_SHA256 := e9e5863c33a874f09bc01acd9234b7e3c871479f5eef8802fa582544465e6d01
+AXE := tests/e2e/vendor/axe.min.js
+
 .PHONY: install install-test run test lint format bench clean
 
 install: $(VENV)/.installed $(SOCKETIO_CLIENT)
@@ -35,7 +40,18 @@ $(SOCKETIO_CLIENT):
 	  cp $$tmp/package/dist/socket.io.min.js $@ && rm -rf $$tmp
 	@echo "fetched socket.io client $(SOCKETIO_CLIENT_VERSION)"
 
-install-test: install $(VENV)/.installed-test
+$(AXE): | $(VENV)/.installed
+	@mkdir -p $(dir $(AXE))
+	@tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null) && \
+	  tar -xzf $$tmp/axe-core-$(AXE_VERSION).tgz -C $$tmp package/axe.min.js && \
+	  $(BIN)/python -c "import hashlib, sys; data = open(sys.argv[1], 'rb').read(); \
+	    sys.exit(hashlib.sha256(data).hexdigest() != '$(AXE_SHA256)' and 'checksum mismatch')" \
+	    $$tmp/package/axe.min.js && \
+	  cp $$tmp/package/axe.min.js $@ && rm -rf $$tmp
+	@echo "fetched axe-core $(AXE_VERSION)"
+
+install-test: install $(VENV)/.installed-test $(AXE)
 
 run: install
 	$(FLASK) db upgrade
@@ -57,4 +73,4 @@ bench: install-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SOCKETIO_CLIENT) .pytest_cache
+	rm -rf $(VENV) $(SOCKETIO_CLIENT) $(AXE) .pytest_cache

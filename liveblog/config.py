@@ -88,6 +88,17 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: none). Rate
         # limits key on the client's address, which is only known through them.
         TRUSTED_PROXIES=_int_env("TRUSTED_PROXIES", 0),
+        # The site's own address for absolute links (feeds, sitemap, Open Graph, canonical);
+        # without it, the request's.
+        PUBLIC_URL=(os.environ.get("PUBLIC_URL") or "").rstrip("/") or None,
+        # Updates on one story page; older ones are a link (and a cursor) away.
+        PAGE_SIZE=_int_env("PAGE_SIZE", 20),
+        # Seconds a shared cache (nginx, a CDN) may serve a story page to readers who are not
+        # signed in: the page names its seq, so the live script catches up what a copy lacks.
+        PAGE_MAX_AGE=_int_env("PAGE_MAX_AGE", 5),
+        # Rendered story pages kept in this process, and for how long in Redis (seconds).
+        PAGE_CACHE_SIZE=_int_env("PAGE_CACHE_SIZE", 512),
+        PAGE_CACHE_TTL=_int_env("PAGE_CACHE_TTL", 300),
         LOGIN_RATE_LIMIT=os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         WRITE_RATE_LIMIT=os.environ.get("WRITE_RATE_LIMIT", "120 per minute"),
     )

@@ -114,20 +114,99 @@ class Article(db.Model):
         return list(db.session.scalars(sa.select(cls).order_by(order, cls.created_at.desc())))
 
     def current_updates(self, before: int | None = None, limit: int | None = None) -> list[Update]:
-        """The updates readers see, newest first; `before` pages back by id."""
-        query = (
-            sa.select(Update)
-            .where(Update.article_id == self.id, Update.visible())
-            .order_by(Update.published_at.desc(), Update.id.desc())
+        """The updates readers see, newest first; `before` pages on from that update.
+
+        The cursor follows the page's own order (publication time, then id), so the API and
+        the story page agree on what "older than this one" means.
+        """
+        cursor = self.cursor(before) if before is not None else None
+        if before is not None and cursor is None:
+            return []
+        return self.stream(after=cursor, limit=limit)
+
+    def cursor(self, update_id: int) -> Update | None:
+        """One of this story's updates (deleted or not) to page from, or None."""
+        return db.session.scalar(
+            sa.select(Update).where(Update.article_id == self.id, Update.id == update_id)
         )
-        if before is not None:
-            query = query.where(Update.id < before)
+
+    def stream(
+        self,
+        after: Update | None = None,
+        *,
+        oldest_first: bool = False,
+        limit: int | None = None,
+        pinned: bool | None = None,
+    ) -> list[Update]:
+        """Visible updates in page order (newest first, or oldest first), after `after` in
+        that order. Served by ix_updates_stream however long the story grows."""
+        key = sa.tuple_(Update.published_at, Update.id)
+        query = sa.select(Update).where(Update.article_id == self.id, Update.visible())
+        if pinned is not None:
+            query = query.where(Update.pinned == (sa.true() if pinned else sa.false()))
+        if after is not None:
+            mark = sa.tuple_(
+                sa.literal(after.published_at, UTCDateTime), sa.literal(after.id, sa.Integer)
+            )
+            query = query.where(key > mark if oldest_first else key < mark)
+        if oldest_first:
+            query = query.order_by(Update.published_at, Update.id)
+        else:
+            query = query.order_by(Update.published_at.desc(), Update.id.desc())
         if limit is not None:
             query = query.limit(limit)
         return list(db.session.scalars(query))
 
+    def count_between(self, newer_than: Update) -> int:
+        """How many unpinned visible updates come before `newer_than` on the newest-first page."""
+        key = sa.tuple_(Update.published_at, Update.id)
+        mark = sa.tuple_(
+            sa.literal(newer_than.published_at, UTCDateTime), sa.literal(newer_than.id, sa.Integer)
+        )
+        return db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Update)
+            .where(
+                Update.article_id == self.id,
+                Update.visible(),
+                Update.pinned == sa.false(),
+                key > mark,
+            )
+        )
+
+    def key_events(self, limit: int = 50) -> list[Update]:
+        """The latest key events, newest first (ix_updates_key_events)."""
+        query = (
+            sa.select(Update)
+            .where(Update.article_id == self.id, Update.visible(), Update.key_event == sa.true())
+            .order_by(Update.published_at.desc(), Update.id.desc())
+            .limit(limit)
+        )
+        return list(db.session.scalars(query))
+
+    def last_published(self) -> datetime | None:
+        return db.session.scalar(
+            sa.select(sa.func.max(Update.published_at)).where(
+                Update.article_id == self.id, Update.visible()
+            )
+        )
+
+    @classmethod
+    def last_updates(cls) -> dict[int, datetime]:
+        """Each story's latest visible update time, by story id: one backward step down
+        ix_updates_stream per story, however long the stories are."""
+        latest = (
+            sa.select(Update.published_at)
+            .where(Update.article_id == cls.id, Update.visible())
+            .order_by(Update.published_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = db.session.execute(sa.select(cls.id, latest))
+        return {article_id: moment for article_id, moment in rows if moment is not None}
+
     def page_updates(self) -> list[Update]:
-        """The story's page: its pinned update leads, the rest follow newest first."""
+        """Every update readers see, its pinned update leading, the rest newest first."""
         updates = self.current_updates()
         updates.sort(key=lambda update: not update.pinned)  # stable: keeps newest first
         return updates
@@ -167,6 +246,12 @@ class Update(db.Model):
         # A form or API client that sends the same post twice (a double click, a retry
         # after a timeout) names it with the same key, and gets the first one back.
         sa.UniqueConstraint("article_id", "idempotency_key"),
+        # The story page and the API page through a story in (published_at, id) order; the
+        # key events box and the pinned update are read by their own. All stay index scans
+        # at any length.
+        sa.Index("ix_updates_stream", "article_id", "published_at", "id"),
+        sa.Index("ix_updates_key_events", "article_id", "key_event", "published_at", "id"),
+        sa.Index("ix_updates_pinned", "article_id", "pinned", "published_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,19 +1,221 @@
-"""Readers' pages: the list of stories, each story, one update's permalink, the feed."""
+"""Readers' pages: the list of stories, each story a page at a time, permalinks, feeds.
+
+A story page costs the same at any length: the pinned update and one page of the stream,
+read by index, rendered once per story, seq and view (liveblog/pagecache.py), and answered
+with an ETag naming the seq, so a shared cache or a returning browser often needs no body.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
 
-from . import services
-from .models import Article, iso
+import redis
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    get_flashed_messages,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import pagecache, services
+from .api import int_arg
+from .extensions import db
+from .models import Article, Update, iso, utcnow
+from .security import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("reader", __name__)
 bp.add_app_template_filter(iso, "iso")  # the API's time format, in templates too
+bp.record_once(lambda state: pagecache.init_app(state.app))
+
+ORDERS = ("newest", "oldest")
+WITH_CONTEXT = 3  # newer updates shown above an old one opened with ?with=
+MAX_KEY_EVENTS = 50
+MAX_PINNED = 5
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """An absolute link: from PUBLIC_URL when it is set, else from the request's own address."""
+    base = current_app.config["PUBLIC_URL"]
+    if base:
+        return base + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+@bp.app_template_global()
+def absolute(endpoint: str, **values: Any) -> str:
+    return absolute_url(endpoint, **values)
+
+
+def plain(html: str, limit: int = 160) -> str:
+    """An update's or story's text without markup, cut to `limit` characters at a word."""
+    text = " ".join(Markup(html).striptags().split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+bp.add_app_template_filter(plain, "plain")
+
+
+@dataclass
+class StoryView:
+    """Which slice of a story one request asks for, and what it holds."""
+
+    order: str = "newest"
+    before: int | None = None  # the update this page continues after, in page order
+    target: int | None = None  # ?with=: an update the page must include
+    pinned: list[Update] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    more: bool = False  # another page follows this one
+    head: bool = True  # the page starts where new updates arrive
+
+    @property
+    def key(self) -> str:
+        return f"{self.order}:{self.before or ''}:{self.target or ''}"
+
+    @classmethod
+    def from_request(cls) -> StoryView:
+        order = request.args.get("order", "newest")
+        if order not in ORDERS:
+            abort(400, "order must be newest or oldest.")
+        return cls(order, int_arg("before", None, low=1), int_arg("with", None, low=1))
+
+    def load(self, story: Article, size: int) -> None:
+        oldest = self.order == "oldest"
+        after = None
+        if self.before is not None:
+            after = story.cursor(self.before)
+            if after is None:
+                abort(404, "That story has no such update.")
+            self.head = False
+        elif self.target is not None:
+            after = self._around(story, size)
+        if self.head:
+            self.pinned = story.stream(pinned=True, limit=MAX_PINNED)
+        page = story.stream(after, oldest_first=oldest, limit=size + 1, pinned=False)
+        if self.target is not None and not self.head and not oldest:
+            page = [after, *page]  # the page opens with the cursor itself
+        self.updates, self.more = page[:size], len(page) > size
+
+    def _around(self, story: Article, size: int) -> Update | None:
+        """The cursor for a page that holds update `target` (None: the first page does)."""
+        target = services.get_update(story, self.target)
+        if target.pinned:
+            return None
+        if self.order == "oldest":  # open at the update itself
+            older = story.stream(target, limit=1, pinned=False)
+            self.head = not older
+            return older[0] if older else None
+        if story.count_between(target) < size:
+            return None
+        self.head = False  # a few newer updates above it, then it and older ones
+        newer = story.stream(target, oldest_first=True, limit=WITH_CONTEXT, pinned=False)
+        return newer[-1]
+
+
+def story_context(story: Article, view: StoryView) -> dict[str, Any]:
+    """Everything the story templates read beside the updates themselves."""
+    on_page = {update.id for update in (*view.pinned, *view.updates)}
+    last = view.updates[-1] if view.updates else None
+    return {
+        "article": story,
+        "view": view,
+        "updates": [*view.pinned, *view.updates],
+        "on_page": on_page,
+        "key_events": story.key_events(MAX_KEY_EVENTS),
+        "next_url": next_url(story, view, last),
+        "json_ld": live_blog_posting(story, view.updates, view.pinned),
+        "description": plain(story.html) or f"Live updates: {story.title}",
+    }
+
+
+def next_url(story: Article, view: StoryView, last: Update | None) -> str | None:
+    if not (view.more and last):
+        return None
+    order = None if view.order == "newest" else view.order
+    return url_for("reader.article", slug=story.slug, order=order, before=last.id)
+
+
+def live_blog_posting(story: Article, updates: list[Update], pinned: list[Update]) -> dict:
+    """schema.org LiveBlogPosting for the updates on the page; the template escapes it
+    with |tojson, which turns <, > and & into \\u escapes, so no text can end the script."""
+    url = absolute_url("reader.article", slug=story.slug)
+    posting = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": story.title,
+        "description": plain(story.html),
+        "url": url,
+        "datePublished": iso(story.created_at),
+        "coverageStartTime": iso(story.created_at),
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "headline": update.headline or plain(update.html, 110),
+                "datePublished": iso(update.published_at),
+                "url": f"{url}#update-{update.id}",
+                "articleBody": plain(update.html, 5000),
+                **({"dateModified": iso(update.edited_at)} if update.edited_at else {}),
+            }
+            for update in (*pinned, *updates)
+        ],
+    }
+    if story.status == "ended" and story.ended_at:
+        posting["coverageEndTime"] = iso(story.ended_at)
+    return posting
+
+
+def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
+    """Readers' copies may be kept by shared caches for PAGE_MAX_AGE seconds (the page names
+    its seq, so the live script catches up whatever a copy lacks); editors' never."""
+    response.set_etag(etag)
+    response.vary.add("Cookie")
+    if signed_in:
+        response.cache_control.private = True
+        response.cache_control.no_cache = True
+    else:
+        age = current_app.config["PAGE_MAX_AGE"]
+        response.cache_control.public = True
+        response.cache_control.max_age = age
+        response.cache_control.s_maxage = age
+    return response
+
+
+def story_response(story: Article, variant: str, template: str) -> Response:
+    """The page for `variant` at the story's seq: a 304, a cached body, or a fresh render."""
+    signed_in = current_user.is_authenticated
+    base = current_app.config["PUBLIC_URL"] or request.host_url
+    digest = hashlib.sha256(f"{base}|{template}|{variant}".encode()).hexdigest()[:16]
+    etag = f"seq-{story.seq}-{digest}{'-editor' if signed_in else ''}"
+    response = cacheable(Response(mimetype="text/html"), etag, signed_in)
+    if request.if_none_match.contains(etag):
+        return response.make_conditional(request)
+
+    def render() -> str:
+        view = StoryView.from_request()
+        view.load(story, current_app.config["PAGE_SIZE"])
+        return render_template(template, **story_context(story, view))
+
+    # Editors' pages carry their name and a CSRF token, and a flash belongs to one reader.
+    personal = signed_in or get_flashed_messages()
+    key = f"{story.slug}:{story.seq}:{digest}"
+    response.set_data(render() if personal else pagecache.cached(key, render))
+    return response.make_conditional(request)
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("reader/index.html", articles=Article.listing())
+    return render_template(
+        "reader/index.html", articles=Article.listing(), last=Article.last_updates()
+    )
 
 
 @bp.get("/healthz")
@@ -22,10 +224,43 @@ def healthz() -> Response:
     return Response("ok", mimetype="text/plain")
 
 
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Ready to serve: the database answers, and Redis too when it is configured."""
+    problems = []
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        problems.append(f"database: {type(exc).__name__}")
+    shared = current_app.extensions["liveblog_pages"].redis
+    if shared is not None:
+        try:
+            shared.ping()
+        except redis.RedisError as exc:
+            problems.append(f"redis: {type(exc).__name__}")
+    if problems:
+        return Response("; ".join(problems), status=503, mimetype="text/plain")
+    return Response("ok", mimetype="text/plain")
+
+
 @bp.get("/articles/<slug>")
-def article(slug: str) -> str:
+def article(slug: str) -> Response:
     story = services.get_article(slug)
-    return render_template("reader/article.html", article=story, updates=story.page_updates())
+    view = StoryView.from_request()  # checks the arguments before anything is cached
+    return story_response(story, view.key, "reader/article.html")
+
+
+# The site's own policy, with framing opened to any site: the one difference between them.
+EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'self'", "frame-ancestors *")
+
+
+@bp.get("/articles/<slug>/embed")
+def embed(slug: str) -> Response:
+    """The live story alone, for an iframe on another site: the one page that may be framed."""
+    story = services.get_article(slug)
+    response = story_response(story, StoryView.from_request().key, "reader/embed.html")
+    response.headers["Content-Security-Policy"] = EMBED_CSP
+    return response
 
 
 @bp.get("/articles/<slug>/updates/<int:update_id>")
@@ -42,3 +277,29 @@ def feed(slug: str) -> Response:
         "reader/feed.xml", article=story, updates=story.current_updates(limit=50)
     )
     return Response(body, mimetype="application/atom+xml")
+
+
+@bp.get("/feed.atom")
+def site_feed() -> Response:
+    """Every story, each entry dated by its latest update."""
+    articles, last = Article.listing(), Article.last_updates()
+    dates = [last.get(story.id) or story.created_at for story in articles]
+    body = render_template(
+        "reader/site_feed.xml", articles=articles, last=last, updated=max(dates, default=utcnow())
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    body = render_template(
+        "reader/sitemap.xml", articles=Article.listing(), last=Article.last_updates()
+    )
+    return Response(body, mimetype="application/xml")
+
+
+@bp.get("/robots.txt")
+def robots() -> Response:
+    rules = ["User-agent: *", "Disallow: /editor/", "Disallow: /api/", "Disallow: /*/embed$"]
+    rules.append(f"Sitemap: {absolute_url('reader.sitemap')}")
+    return Response("\n".join(rules) + "\n", mimetype="text/plain")
