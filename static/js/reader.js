@@ -185,7 +185,8 @@
   // Where an update goes on this page; null when it belongs to a page not shown here (older
   // than the last one shown with more to load, or newer than a page that is not the head).
   const placeFor = (el) => {
-    const children = [...stream.children];
+    // The element it replaces is no place to insert before: it is about to be removed.
+    const children = [...stream.children].filter((other) => other.id !== el.id);
     const next = children.find((other) => comesBefore(el, other)) || null;
     const moreAfter = document.getElementById(oldestFirst ? 'load-newer' : 'load-older');
     if (!next && moreAfter) return undefined;
