@@ -53,7 +53,13 @@ format: install-test
 test: install-test lint
 	$(BIN)/python -m pytest
 
-bench: install-test
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+# liveblog against the Node socket.io peer at 1,000 to 15,000 readers: about 6 minutes.
+# The peer's socket.io package comes from the npm registry on first use (bench/peer).
+bench: install-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 clean:

@@ -40,10 +40,19 @@ class CrowdProcess:
     """`python -m bench.readers` in a process of its own; its JSON lines arrive on a queue."""
 
     def __init__(
-        self, url: str, slug: str, count: int, expect: int, deflate: bool, concurrency: int = 64
+        self,
+        url: str,
+        slug: str,
+        count: int,
+        expect: int,
+        deflate: bool,
+        concurrency: int = 64,
+        cpus: str | None = None,
     ) -> None:
+        # `cpus`: a taskset CPU list, so the readers do not compete with the server's core.
+        pinned = ["taskset", "-c", cpus] if cpus else []
         command = [
-            sys.executable, "-m", "bench.readers", "--url", url, "--slug", slug,
+            *pinned, sys.executable, "-m", "bench.readers", "--url", url, "--slug", slug,
             "--count", str(count), "--expect", str(expect), "--concurrency", str(concurrency),
         ]  # fmt: skip
         if deflate:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +22,23 @@ MODES = {
     # gevent's WSGIServer with its plain handler: engine.io speaks WebSocket through
     # simple-websocket (wsproto underneath) on the raw socket.
     "simple-websocket": [sys.executable, "-m", "bench.simple_server"],
+    # The reference: Node.js with the socket.io package (bench/peer), stories in memory.
+    "peer": ["node", str(ROOT / "bench" / "peer" / "server.js")],
 }
+PEER_DIR = ROOT / "bench" / "peer"
+
+
+def ensure_peer() -> None:
+    """Install the peer's socket.io package from the npm registry once (gitignored)."""
+    if (PEER_DIR / "node_modules" / "socket.io").is_dir():
+        return
+    if shutil.which("npm") is None:
+        raise RuntimeError("the peer needs Node.js and npm (node 20 or newer)")
+    subprocess.run(
+        ["npm", "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent"],
+        cwd=PEER_DIR,
+        check=True,
+    )
 
 
 def rss_kib(pid: int) -> int:
@@ -34,11 +52,21 @@ def rss_kib(pid: int) -> int:
 class ServerProcess(LiveServer):
     """`python app.py` or the simple-websocket launcher on a free port; stop() ends it."""
 
-    def __init__(self, mode: str, database_url: str, log_path: Path) -> None:
-        # The benchmark posts faster than an editor may: no rate limits.
-        super().__init__(database_url, log_path, SECRET_KEY="bench-secret", RATELIMIT_ENABLED="0")
+    def __init__(
+        self, mode: str, database_url: str, log_path: Path, cpus: str | None = None
+    ) -> None:
+        # The benchmark posts faster than an editor may, and all its readers share one
+        # address: no rate limits and no cap on connections per address.
+        super().__init__(
+            database_url,
+            log_path,
+            SECRET_KEY="bench-secret",
+            RATELIMIT_ENABLED="0",
+            MAX_CONNECTIONS_PER_ADDRESS="0",
+        )
         self.mode = mode
-        self.command = tuple(MODES[mode])
+        # `cpus`: a taskset CPU list, so the server does not compete with its readers.
+        self.command = (*(["taskset", "-c", cpus] if cpus else []), *MODES[mode])
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         super().start(timeout)
@@ -83,7 +111,9 @@ WARM_UP_READERS = 20
 
 
 @contextmanager
-def serving(mode: str, workdir: Path, deflate: bool) -> Iterator[tuple[ServerProcess, Editor]]:
+def serving(
+    mode: str, workdir: Path, deflate: bool, cpus: str | None = None, reader_cpus: str | None = None
+) -> Iterator[tuple[ServerProcess, Editor]]:
     """A started server of `mode` on a fresh SQLite file, with the story SLUG, warmed up.
 
     The warm-up (a few readers, one update) loads what the first reader and the first post
@@ -92,11 +122,15 @@ def serving(mode: str, workdir: Path, deflate: bool) -> Iterator[tuple[ServerPro
     rundir = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir))
     database_url = f"sqlite:///{rundir / 'bench.sqlite'}"
     token = prepare_database(database_url)
-    server = ServerProcess(mode, database_url, rundir / "server.log").start()
+    if mode == "peer":
+        ensure_peer()
+    server = ServerProcess(mode, database_url, rundir / "server.log", cpus).start()
     editor = Editor(server.url, token)
     try:
         editor.create_story(SLUG)
-        crowd = CrowdProcess(server.url, SLUG, WARM_UP_READERS, expect=1, deflate=deflate)
+        crowd = CrowdProcess(
+            server.url, SLUG, WARM_UP_READERS, expect=1, deflate=deflate, cpus=reader_cpus
+        )
         try:
             crowd.ready(timeout=30)
             editor.post(SLUG, 0)
