@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, transport
 from .extensions import csrf, db, limiter, login_manager, migrate, socketio
 
 
@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
         # None: same origin only, so other sites cannot open sockets with a reader's cookies.
         cors_allowed_origins=None,
     )
+    transport.install(socketio.server.eio, app.config["MAX_QUEUED_BYTES"])
     relay.init_app(app)
     presence.init_app(app)
 

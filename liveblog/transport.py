@@ -1,0 +1,222 @@
+"""The send path under gevent: what engine.io uses to queue and write each reader's packets.
+
+engine.io gives every connection a queue and a writer greenlet, the only one that writes to
+that connection's socket. Its gevent driver uses gevent's general-purpose queue, whose
+blocking `get(timeout=…)` starts and stops a timer for every packet, and gevent-websocket,
+which builds the same WebSocket frame again for every reader of a broadcast. With thousands
+of readers of one story those two were about a third of the server's CPU per update.
+
+This module gives one engine.io server its own driver table (the documented way engine.io
+picks its queue and WebSocket classes, here set per server rather than per process):
+
+* `ConnectionQueue`: one deque and at most one waiting greenlet, no timer per packet, and a
+  cap on the bytes waiting for a reader: a reader that stops reading is dropped at the cap
+  (it resubscribes from its last seq and catches up from the change log), so it cannot
+  make the process hold every update for it;
+* `FramedWebSocket`: gevent-websocket's connection, with each broadcast's frame built once
+  and written to every reader as it is.
+
+engine.io's writer greenlet stays the only writer of each socket.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from engineio.async_drivers import gevent as engineio_gevent
+from gevent.event import Event
+from gevent.hub import Waiter, get_hub
+from gevent.queue import Empty
+from geventwebsocket.websocket import Header, WebSocket
+
+logger = logging.getLogger(__name__)
+
+
+def packet_size(item: Any) -> int:
+    """Characters (about bytes) an engine.io packet takes on the wire; 0 for the None marker."""
+    if item is None:
+        return 0
+    return len(item.encode())  # engine.io caches the encoding: the writer reuses this string
+
+
+class ConnectionQueue:
+    """engine.io's per-connection packet queue under gevent (put, get, task_done, join).
+
+    A blocking get has no timeout of its own: engine.io's client monitor closes a connection
+    whose pings go unanswered, and closing puts None here, which wakes the waiting writer
+    (or long-poll) as a timeout would have, without a timer per packet.
+    """
+
+    __slots__ = (
+        "_drained",
+        "_items",
+        "_unfinished",
+        "_waiter",
+        "_waking",
+        "limit",
+        "on_overflow",
+        "overflowed",
+        "queued_bytes",
+    )
+
+    def __init__(self, limit: int = 0) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiter: Waiter | None = None
+        self._waking = False
+        self._unfinished = 0
+        self._drained: Event | None = None
+        self.limit = limit  # bytes waiting before the reader is dropped; 0: no cap
+        self.queued_bytes = 0
+        self.overflowed = False
+        # Called once when the cap is passed; the WebSocket sets it to close its socket.
+        self.on_overflow: Callable[[], None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self.overflowed:
+            return  # the connection is being dropped: nothing more is kept for it
+        size = packet_size(item)
+        # A reader keeping up takes each packet off at once, whatever its size; only packets
+        # piling up behind others count against the cap.
+        if self.limit and self._items and self.queued_bytes + size > self.limit:
+            self._overflow()
+            return
+        self._items.append(item)
+        self.queued_bytes += size
+        self._unfinished += 1
+        if self._waiter is not None and not self._waking:
+            self._waking = True
+            get_hub().loop.run_callback(self._wake)
+
+    def _wake(self) -> None:
+        self._waking = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.switch(None)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not self._items and block and not self.overflowed:
+            waiter = self._waiter = Waiter()
+            try:
+                waiter.get()
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        if self.overflowed or not self._items:
+            raise Empty
+        item = self._items.popleft()
+        self.queued_bytes -= packet_size(item)
+        return item
+
+    def task_done(self) -> None:
+        if self._unfinished > 0:
+            self._unfinished -= 1
+        if self._unfinished == 0 and self._drained is not None:
+            self._drained.set()
+            self._drained = None
+
+    def join(self, timeout: float | None = None) -> None:
+        while self._unfinished:
+            if self._drained is None:
+                self._drained = Event()
+            if not self._drained.wait(timeout) and timeout is not None:
+                return
+
+    def _overflow(self) -> None:
+        dropped = len(self._items)
+        self.overflowed = True
+        self._items.clear()  # the memory goes now, not when the socket is finally closed
+        self.queued_bytes = 0
+        for _ in range(dropped):
+            self.task_done()
+        if self._waiter is not None and not self._waking:
+            self._waking = True
+            get_hub().loop.run_callback(self._wake)
+        logger.info("dropped a reader more than %d bytes behind", self.limit)
+        if self.on_overflow is not None:
+            self.on_overflow()
+
+
+class FrameCache:
+    """The WebSocket frames of the last few messages sent, by identity of the message.
+
+    A broadcast hands every reader's writer the very same string (engine.io caches a packet's
+    encoding and Socket.IO encodes a broadcast once), so its frame is built once.
+    """
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._frames: dict[int, tuple[str, bytes]] = {}
+
+    def frame(self, message: str) -> bytes:
+        entry = self._frames.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
+        payload = message.encode()
+        frame = Header.encode_header(True, WebSocket.OPCODE_TEXT, b"", len(payload), 0) + payload
+        if len(self._frames) >= self.SIZE:
+            del self._frames[next(iter(self._frames))]
+        # The message is kept with its frame, so its id cannot be reused while cached.
+        self._frames[id(message)] = (message, frame)
+        return frame
+
+
+class FramedWebSocket(engineio_gevent.WebSocketWSGI):
+    """engine.io's gevent-websocket connection, writing cached frames for text messages."""
+
+    frames = FrameCache()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        connection = getattr(self.app, "__self__", None)  # the engine.io socket being served
+        queue = getattr(connection, "queue", None)
+        if isinstance(queue, ConnectionQueue):
+            queue.on_overflow = lambda: self._abort(environ)
+        return super().__call__(environ, start_response)
+
+    def send(self, message: Any) -> None:
+        if not isinstance(message, str):
+            return super().send(message)
+        websocket = self._sock
+        if websocket.closed:
+            return super().send(message)  # gevent-websocket raises its own error
+        try:
+            websocket.raw_write(self.frames.frame(message))
+        except OSError as exc:
+            raise ConnectionError("the reader's connection is gone") from exc
+
+    @staticmethod
+    def _abort(environ: dict[str, Any]) -> None:
+        """End a dropped reader's TCP connection now: its writer and reader loops both end."""
+        websocket = environ.get("wsgi.websocket")
+        handler = getattr(websocket, "handler", None)
+        raw = getattr(handler, "socket", None)
+        if raw is None:
+            return
+        with contextlib.suppress(OSError):  # already gone
+            raw.shutdown(socket.SHUT_RDWR)
+
+
+def install(engineio_server: Any, max_queued_bytes: int) -> bool:
+    """Give a gevent engine.io server this module's queue and WebSocket; False if not gevent.
+
+    engine.io reads these from the server's driver table each time it makes a connection's
+    queue or answers an upgrade, so a table of the server's own changes that server alone.
+    """
+    if engineio_server.async_mode != "gevent" or engineio_gevent.SimpleWebSocketWSGI is not None:
+        return False
+    table = dict(engineio_server._async)
+    table["queue"] = lambda: ConnectionQueue(max_queued_bytes)
+    table["websocket"] = FramedWebSocket
+    engineio_server._async = table
+    return True
