@@ -48,6 +48,7 @@ class CrowdProcess:
         deflate: bool,
         concurrency: int = 64,
         cpus: str | None = None,
+        since: int | None = None,
     ) -> None:
         # `cpus`: a taskset CPU list, so the readers do not compete with the server's core.
         pinned = ["taskset", "-c", cpus] if cpus else []
@@ -57,6 +58,8 @@ class CrowdProcess:
         ]  # fmt: skip
         if deflate:
             command.append("--deflate")
+        if since is not None:
+            command += ["--since", str(since)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

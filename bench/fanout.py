@@ -62,8 +62,11 @@ class Round:
 def _crowds(url: str, readers: int, posts: int, cpus: str | None) -> list[CrowdProcess]:
     processes = max(2, math.ceil(readers / READERS_PER_PROCESS)) if readers >= 100 else 1
     shares = [readers // processes + (i < readers % processes) for i in range(processes)]
+    # Each reader subscribes as a page just loaded does: from the story's seq (the warm-up
+    # posted one update), with permessage-deflate offered as browsers offer it.
     return [
-        CrowdProcess(url, SLUG, share, expect=posts, deflate=True, cpus=cpus) for share in shares
+        CrowdProcess(url, SLUG, share, expect=posts, deflate=True, cpus=cpus, since=1)
+        for share in shares
     ]
 
 
