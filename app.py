@@ -28,15 +28,24 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
-if __name__ == "__main__":
-    from liveblog.extensions import socketio
+def serve() -> None:
+    """gevent's WSGI server with gevent-websocket's handler, as Flask-SocketIO's run() starts
+    it, but with a listen backlog for crowds and the handler's smaller read buffer."""
+    from gevent.pywsgi import WSGIServer
 
-    tune_garbage_collector()
-    print(f" * liveblog on http://{app.config['HOST']}:{app.config['PORT']}", flush=True)
-    socketio.run(
+    from liveblog.transport import ReaderHandler
+
+    server = WSGIServer(
+        (app.config["HOST"], app.config["PORT"]),
         app,
-        host=app.config["HOST"],
-        port=app.config["PORT"],
-        log_output=False,
+        handler_class=ReaderHandler,
+        log=None,
         backlog=app.config["LISTEN_BACKLOG"],
     )
+    tune_garbage_collector()
+    print(f" * liveblog on http://{app.config['HOST']}:{app.config['PORT']}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve()

@@ -11,8 +11,7 @@ import time
 from functools import partial
 from typing import Any
 
-from flask import Flask, current_app, request
-from flask_socketio import leave_room
+from flask import Flask, current_app
 
 from .extensions import db, socketio
 from .models import Article
@@ -41,10 +40,6 @@ class RealtimeState:
         self.lock = threading.Lock()
 
 
-def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = RealtimeState()
-
-
 def _state() -> RealtimeState:
     return current_app.extensions[EXTENSION]
 
@@ -70,52 +65,91 @@ def _parse_subscribe(data: Any) -> tuple[str, int | None] | str:
     return slug, since
 
 
-@socketio.on("connect")
-def on_connect(*_auth: Any) -> None:
-    relay.ensure_listening()
+def init_app(app: Flask) -> None:
+    """Bind the socket handlers to this app's Socket.IO server (after socketio.init_app).
+
+    They are python-socketio handlers, not Flask-SocketIO ones: Flask-SocketIO builds a whole
+    request context for every event (the session cookie verified, the URL matched), which was
+    a tenth of the server's CPU while a crowd joined, and readers' events need neither. Each
+    runs in an app context of its own.
+    """
+    app.extensions[EXTENSION] = RealtimeState()
+    server = socketio.server
+    server.on("subscribe", partial(_in_app, app, on_subscribe), namespace="/")
+    server.on("disconnect", partial(_in_app, app, on_disconnect), namespace="/")
 
 
-@socketio.on("subscribe")
-def on_subscribe(data: Any = None) -> dict[str, Any]:
+def _in_app(app: Flask, handler: Any, sid: str, *args: Any) -> Any:
+    with app.app_context():
+        try:
+            return handler(sid, *args)
+        except Exception:
+            # A handler that fails answers its ack with a refusal instead of leaving the
+            # client waiting.
+            app.logger.exception("socket event failed")
+            return _refuse("the server could not handle that event; try again")
+
+
+def on_subscribe(sid: str, data: Any = None) -> dict[str, Any]:
     parsed = _parse_subscribe(data)
     if isinstance(parsed, str):
         return _refuse(parsed)
     slug, since = parsed
-    article = Article.by_slug(slug)
-    if article is None:
-        return _refuse(f"no story has the slug {slug!r}")
-    if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
-        return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
-    state, sid = _state(), request.sid
+    state = _state()
     following = state.following.get(sid, set())
-    if slug in following:  # already live on this connection: nothing to replay
-        return {"ok": True, "seq": article.seq}
-    if len(following) >= MAX_SUBSCRIPTIONS:
+    if len(following) >= MAX_SUBSCRIPTIONS and slug not in following:
         return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
-    # Give the connection back to the pool (the story stays loaded) before the catch-up:
-    # a crowd joining must not hold every connection while the reader in front drains.
-    db.session.close()
-    try:
-        latest = relay.join(
-            article,
-            since,
-            enter=partial(socketio.server.enter_room, sid, room(slug), namespace="/"),
-            send=partial(_send_change, sid),
-            wait_for_room=partial(_wait_for_room, sid),
-        )
-    except TooFarBehind:
-        return _refuse(f"more than {current_app.config['MAX_CATCH_UP']} changes were missed", True)
-    except BaseException:
-        leave_room(room(slug))  # a refused subscribe follows nothing
-        raise
+    relay.ensure_listening()
+    enter = partial(socketio.server.enter_room, sid, room(slug), namespace="/")
+    # A page rendered at the seq its story's room is at (the crowd arriving as news breaks)
+    # joins without reading the database.
+    latest = None if slug in following else relay.join_if_current(slug, since, enter)
+    if latest is None:
+        answer = _join_from_log(sid, slug, since, following, enter)
+        if isinstance(answer, dict):
+            return answer
+        latest = answer
     if not socketio.server.manager.is_connected(sid, "/"):
-        leave_room(room(slug))  # the reader left while it was being caught up
+        _leave(sid, slug)  # the reader left while it was being caught up
         return _refuse("the connection closed")
     state.following.setdefault(sid, set()).add(slug)
     if data.get("count", True) is not False:  # editors' compose pages follow without counting
         presence.join(slug, sid)
         _schedule_count(slug)
     return {"ok": True, "seq": latest}
+
+
+def _join_from_log(
+    sid: str, slug: str, since: int | None, following: set[str], enter: Any
+) -> int | dict[str, Any]:
+    """Join through the database: the story's seq, then the catch-up. A refusal as a dict."""
+    article = Article.by_slug(slug)
+    if article is None:
+        return _refuse(f"no story has the slug {slug!r}")
+    if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
+        return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
+    if slug in following:  # already live on this connection: nothing to replay
+        return {"ok": True, "seq": article.seq}
+    # Give the connection back to the pool (the story stays loaded) before the catch-up:
+    # a crowd joining must not hold every connection while the reader in front drains.
+    db.session.close()
+    try:
+        return relay.join(
+            article,
+            since,
+            enter=enter,
+            send=partial(_send_change, sid),
+            wait_for_room=partial(_wait_for_room, sid),
+        )
+    except TooFarBehind:
+        return _refuse(f"more than {current_app.config['MAX_CATCH_UP']} changes were missed", True)
+    except BaseException:
+        _leave(sid, slug)  # a refused subscribe follows nothing
+        raise
+
+
+def _leave(sid: str, slug: str) -> None:
+    socketio.server.leave_room(sid, room(slug), namespace="/")
 
 
 def _send_change(sid: str, change: dict[str, Any]) -> None:
@@ -141,17 +175,9 @@ def _wait_for_room(sid: str) -> None:
         socketio.sleep(0.05)
 
 
-@socketio.on_error_default
-def on_error(error: Exception) -> dict[str, Any]:
-    """A handler that fails answers its ack with a refusal instead of leaving the client waiting."""
-    current_app.logger.exception("socket event failed", exc_info=error)
-    return _refuse("the server could not handle that event; try again")
-
-
-@socketio.on("disconnect")
-def on_disconnect(*_reason: Any) -> None:
-    for slug in _state().following.pop(request.sid, ()):
-        if presence.leave(slug, request.sid):
+def on_disconnect(sid: str, *_reason: Any) -> None:
+    for slug in _state().following.pop(sid, ()):
+        if presence.leave(slug, sid):
             _schedule_count(slug)
 
 

@@ -359,6 +359,25 @@ class Relay:
         """
         return self.state.join(article, since, enter, send, wait_for_room)
 
+    def join_if_current(
+        self, slug: str, since: int | None, enter: Callable[[], None]
+    ) -> int | None:
+        """Put a reader in the room at once if it is at the seq the room is at; else None.
+
+        True only while the story's delivery greenlet is idle and has delivered that seq, so
+        nothing can be sent to the room between the check and the entry. Anything else
+        (another seq, a story not seen here yet) goes through `join` and the change log.
+        """
+        state = self.state
+        with state.lock:
+            story = state.stories.get(slug)
+            if story is None or story.delivered is None or story.busy:
+                return None
+            if since not in (None, story.delivered) or not story.queue.empty():
+                return None
+            enter()
+            return story.delivered
+
     def ensure_listening(self) -> None:
         """Start relaying changes from Redis, once per process, before the first reader."""
         state = self.state
