@@ -191,6 +191,9 @@ class FramedWebSocket(engineio_gevent.WebSocketWSGI):
     frames = FrameCache()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        # gevent's socket under the WebSocket: frames are written to it with one send() each.
+        self._raw = getattr(environ.get("wsgi.websocket"), "handler", None)
+        self._raw = getattr(self._raw, "socket", None)
         connection = getattr(self.app, "__self__", None)  # the engine.io socket being served
         queue = getattr(connection, "queue", None)
         if isinstance(queue, ConnectionQueue):
@@ -200,11 +203,16 @@ class FramedWebSocket(engineio_gevent.WebSocketWSGI):
     def send(self, message: Any) -> None:
         if not isinstance(message, str):
             return super().send(message)
-        websocket = self._sock
-        if websocket.closed:
-            return super().send(message)  # gevent-websocket raises its own error
+        raw = getattr(self, "_raw", None)
+        if raw is None or self._sock.closed:
+            return super().send(message)  # gevent-websocket's own path (and its own errors)
+        frame = self.frames.frame(message)
         try:
-            websocket.raw_write(self.frames.frame(message))
+            # One send() call; gevent's sendall() would first ask the kernel for the socket's
+            # buffer size, a second system call per reader per message.
+            sent = raw.send(frame)
+            if sent < len(frame):
+                raw.sendall(memoryview(frame)[sent:])
         except OSError as exc:
             raise ConnectionError("the reader's connection is gone") from exc
 
