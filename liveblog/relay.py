@@ -38,7 +38,7 @@ from .models import Article
 Payload = dict[str, Any]
 RESYNC_EVERY = 5.0  # seconds between checks that every room here has every change
 IDLE_SECONDS = 60.0  # a story's delivery greenlet ends after this long with nothing to do
-CATCH_UP_PAGE = 20  # changes read from the log at a time for one reader's catch-up
+CATCH_UP_PAGE = 5  # changes read from the log at a time for one reader's catch-up
 # A joining reader this close to the room is handed to the story's queue for the rest: few
 # enough changes that even large ones stay under the reader's cap on queued bytes.
 HAND_OVER_WITHIN = 2
@@ -250,12 +250,14 @@ class RelayState:
             target = max(story.delivered or 0, article.seq)
             if target - at <= HAND_OVER_WITHIN or target - since > self.catch_up_limit:
                 return at
-            for change in article.changes_since(at, limit=min(CATCH_UP_PAGE, target - at)):
+            wait_for_room()  # before reading: a reader that has stopped holds no page
+            page = article.changes_since(at, limit=min(CATCH_UP_PAGE, target - at))
+            db.session.close()  # no pool connection held while the reader drains
+            for change in page:
                 wait_for_room()
                 send(change.payload)
                 at = change.seq
-            db.session.expunge_all()  # the page's rows go with it
-            db.session.commit()  # no pool connection held while the reader drains
+            del page
 
     # --- from other processes --------------------------------------------------------
 

@@ -196,8 +196,14 @@ class FramedWebSocket(engineio_gevent.WebSocketWSGI):
         self._raw = getattr(self._raw, "socket", None)
         connection = getattr(self.app, "__self__", None)  # the engine.io socket being served
         queue = getattr(connection, "queue", None)
-        if isinstance(queue, ConnectionQueue):
+        if isinstance(queue, ConnectionQueue) and queue.limit:
             queue.on_overflow = lambda: self._abort(environ)
+            if self._raw is not None:
+                # Left to itself the kernel grows a stalled reader's send buffer to 4 MiB
+                # (net.ipv4.tcp_wmem), memory outside the cap; fixing the size also stops
+                # that growth. The kernel doubles what is asked for its own bookkeeping.
+                with contextlib.suppress(OSError):
+                    self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, queue.limit // 4)
         return super().__call__(environ, start_response)
 
     def send(self, message: Any) -> None:
