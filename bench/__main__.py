@@ -36,13 +36,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--servers", nargs="+", choices=["liveblog", "node"],
                         default=["liveblog", "node"])  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="liveblog server processes behind Redis sharing the readers (the peer stays one)",
+    )  # fmt: skip
     parser.add_argument("--plot", type=Path, default=PLOT, help="where the PNG goes")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = QUICK_SIZES
-    if not all(1 <= size <= 20_000 for size in args.sizes):
-        parser.error("--sizes must be between 1 and 20000")
+    if not all(1 <= size <= 40_000 for size in args.sizes):
+        parser.error("--sizes must be between 1 and 40000")
+    if not 1 <= args.processes <= 4:
+        parser.error("--processes must be between 1 and 4")
     if not 1 <= args.posts <= 100 or not 0 <= args.interval <= 10:
         parser.error("--posts 1..100, --interval 0..10 s")
     if not 1 <= args.repeat <= 10:
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         f"liveblog bench against node socket.io, {started:%Y-%m-%d %H:%M %Z},"
         f" {os.cpu_count()} cores, Python {platform.python_version()}, open files {open_files},"
         f" server on CPU {server_cpus}, readers on CPU {reader_cpus},"
-        f" {args.posts} posts {args.interval:g} s apart, load average {load_average()}",
+        f" {args.posts} posts {args.interval:g} s apart, liveblog processes {args.processes},"
+        f" load average {load_average()}",
         flush=True,
     )
     modes = {"liveblog": "gevent-websocket", "node": "peer"}
@@ -81,9 +88,10 @@ def main(argv: list[str] | None = None) -> None:
             rounds: dict[str, list[Round]] = {name: [] for name in modes}
             for _ in range(args.repeat):
                 for name in args.servers:
+                    processes = args.processes if name == "liveblog" else 1
                     result = measure_round(
                         Path(tmp), modes[name], size, args.posts, args.interval,
-                        server_cpus, reader_cpus,
+                        server_cpus, reader_cpus, processes,
                     )  # fmt: skip
                     rounds[name].append(result)
                     print(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.crowd import CrowdProcess, Receipts
-from bench.server import SLUG, serving
+from bench.server import SLUG, serving_many
 from bench.stats import ms, percentile, table
 
 SETTLE = 2.0  # seconds for the coalesced `readers` counts and freed memory to settle
@@ -59,14 +59,18 @@ class Round:
         return percentile(self.delays, rank)
 
 
-def _crowds(url: str, readers: int, posts: int, cpus: str | None) -> list[CrowdProcess]:
+def _crowds(urls: list[str], readers: int, posts: int, cpus: str | None) -> list[CrowdProcess]:
+    """Reader processes, spread over the servers in turn."""
     processes = max(2, math.ceil(readers / READERS_PER_PROCESS)) if readers >= 100 else 1
+    processes = max(processes, len(urls))
     shares = [readers // processes + (i < readers % processes) for i in range(processes)]
     # Each reader subscribes as a page just loaded does: from the story's seq (the warm-up
     # posted one update), with permessage-deflate offered as browsers offer it.
     return [
-        CrowdProcess(url, SLUG, share, expect=posts, deflate=True, cpus=cpus, since=1)
-        for share in shares
+        CrowdProcess(
+            urls[i % len(urls)], SLUG, share, expect=posts, deflate=True, cpus=cpus, since=1
+        )
+        for i, share in enumerate(shares)
     ]
 
 
@@ -78,13 +82,26 @@ def measure_round(
     interval: float,
     server_cpus: str | None,
     reader_cpus: str | None,
+    processes: int = 1,
 ) -> Round:
+    """One round; with `processes` > 1, that many servers behind Redis share the readers
+    (memory and CPU are then the sums over them)."""
     result = Round(server=NAMES[mode], readers=readers, posts=posts)
-    with serving(mode, workdir, True, server_cpus, reader_cpus) as (server, editor):
+    with serving_many(mode, workdir, True, server_cpus, reader_cpus, processes) as (
+        servers,
+        editor,
+    ):
+
+        def rss() -> int:
+            return sum(server.rss_kib() for server in servers)
+
+        def cpu() -> float:
+            return sum(cpu_seconds(server.pid) for server in servers)
+
         time.sleep(SETTLE)
-        result.rss_before_kib = server.rss_kib()
-        cpu_before = cpu_seconds(server.pid)
-        crowds = _crowds(server.url, readers, posts, reader_cpus)
+        result.rss_before_kib = rss()
+        cpu_before = cpu()
+        crowds = _crowds([server.url for server in servers], readers, posts, reader_cpus)
         try:
             for crowd in crowds:
                 ready = crowd.ready(timeout=120 + readers * 0.01)
@@ -92,10 +109,10 @@ def measure_round(
                 result.failed += ready["failed"]
                 # The processes start together: the slowest one's time is the crowd's.
                 result.subscribe_seconds = max(result.subscribe_seconds, ready["connect_seconds"])
-            result.connect_cpu = cpu_seconds(server.pid) - cpu_before
+            result.connect_cpu = cpu() - cpu_before
             time.sleep(SETTLE)
-            result.rss_connected_kib = server.rss_kib()
-            cpu_before = cpu_seconds(server.pid)
+            result.rss_connected_kib = rss()
+            cpu_before = cpu()
             sent: dict[int, float] = {}
             start = time.monotonic()
             for n in range(1, posts + 1):
@@ -104,7 +121,7 @@ def measure_round(
                 result.post_seconds.append(took)
                 time.sleep(max(0.0, start + n * interval - time.monotonic()))
             receipts = [crowd.receipts(timeout=150)[0] for crowd in crowds]
-            result.update_cpu = cpu_seconds(server.pid) - cpu_before
+            result.update_cpu = cpu() - cpu_before
         finally:
             for crowd in crowds:
                 crowd.close()
