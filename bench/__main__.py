@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--processes", type=int, default=1,
         help="liveblog server processes behind Redis sharing the readers (the peer stays one)",
     )  # fmt: skip
+    parser.add_argument(
+        "--connects", type=int, default=64,
+        help="connects in flight per reader process (a crowd arriving at once: try 1000)",
+    )  # fmt: skip
     parser.add_argument("--plot", type=Path, default=PLOT, help="where the PNG goes")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
                     processes = args.processes if name == "liveblog" else 1
                     result = measure_round(
                         Path(tmp), modes[name], size, args.posts, args.interval,
-                        server_cpus, reader_cpus, processes,
+                        server_cpus, reader_cpus, processes, args.connects,
                     )  # fmt: skip
                     rounds[name].append(result)
                     print(

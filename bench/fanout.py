@@ -59,7 +59,9 @@ class Round:
         return percentile(self.delays, rank)
 
 
-def _crowds(urls: list[str], readers: int, posts: int, cpus: str | None) -> list[CrowdProcess]:
+def _crowds(
+    urls: list[str], readers: int, posts: int, cpus: str | None, connects: int
+) -> list[CrowdProcess]:
     """Reader processes, spread over the servers in turn."""
     processes = max(2, math.ceil(readers / READERS_PER_PROCESS)) if readers >= 100 else 1
     processes = max(processes, len(urls))
@@ -67,9 +69,7 @@ def _crowds(urls: list[str], readers: int, posts: int, cpus: str | None) -> list
     # Each reader subscribes as a page just loaded does: from the story's seq (the warm-up
     # posted one update), with permessage-deflate offered as browsers offer it.
     return [
-        CrowdProcess(
-            urls[i % len(urls)], SLUG, share, expect=posts, deflate=True, cpus=cpus, since=1
-        )
+        CrowdProcess(urls[i % len(urls)], SLUG, share, posts, True, connects, cpus=cpus, since=1)
         for i, share in enumerate(shares)
     ]
 
@@ -83,9 +83,11 @@ def measure_round(
     server_cpus: str | None,
     reader_cpus: str | None,
     processes: int = 1,
+    connects: int = 64,
 ) -> Round:
     """One round; with `processes` > 1, that many servers behind Redis share the readers
-    (memory and CPU are then the sums over them)."""
+    (memory and CPU are then the sums over them). `connects`: connects in flight per reader
+    process, so a crowd arrives at that many times the processes at once."""
     result = Round(server=NAMES[mode], readers=readers, posts=posts)
     with serving_many(mode, workdir, True, server_cpus, reader_cpus, processes) as (
         servers,
@@ -101,7 +103,8 @@ def measure_round(
         time.sleep(SETTLE)
         result.rss_before_kib = rss()
         cpu_before = cpu()
-        crowds = _crowds([server.url for server in servers], readers, posts, reader_cpus)
+        urls = [server.url for server in servers]
+        crowds = _crowds(urls, readers, posts, reader_cpus, connects)
         try:
             for crowd in crowds:
                 ready = crowd.ready(timeout=120 + readers * 0.01)
