@@ -57,7 +57,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	@touch $@
 
-# liveblog against the Node socket.io peer at 1,000 to 15,000 readers: about 6 minutes.
+# liveblog against the Node socket.io peer at 1,000 to 15,000 readers: about 3 minutes.
 # The peer's socket.io package comes from the npm registry on first use (bench/peer).
 bench: install-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench
