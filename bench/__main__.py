@@ -44,6 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--connects", type=int, default=64,
         help="connects in flight per reader process (a crowd arriving at once: try 1000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-pin", action="store_true",
+        help="servers and readers share every core (several servers need more than one)",
+    )  # fmt: skip
     parser.add_argument("--plot", type=Path, default=PLOT, help="where the PNG goes")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
@@ -75,7 +79,7 @@ def median_round(rounds: list[Round]) -> Round:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     open_files = raise_open_files_limit()
-    server_cpus, reader_cpus = pinning()
+    server_cpus, reader_cpus = (None, None) if args.no_pin else pinning()
     started = datetime.datetime.now().astimezone()
     print(
         f"liveblog bench against node socket.io, {started:%Y-%m-%d %H:%M %Z},"

@@ -4,10 +4,12 @@ engine.io gives every connection a queue and a writer greenlet, the only one tha
 that connection's socket. Its gevent driver uses gevent's general-purpose queue, whose
 blocking `get(timeout=…)` starts and stops a timer for every packet, and gevent-websocket,
 which builds the same WebSocket frame again for every reader of a broadcast. With thousands
-of readers of one story those two were about a third of the server's CPU per update.
+of readers of one story, queueing, those timers and framing were about half of the server's
+CPU per update in a profile.
 
-This module gives one engine.io server its own driver table (the documented way engine.io
-picks its queue and WebSocket classes, here set per server rather than per process):
+engine.io takes its queue, WebSocket and task classes from its server's driver table (the
+gevent driver's `_async`) each time it needs one. `install` gives one server a table of its
+own, so this changes that server alone and patches none of engine.io's modules:
 
 * `ConnectionQueue`: one deque and at most one waiting greenlet, no timer per packet, and a
   cap on the bytes waiting for a reader: a reader that stops reading is dropped at the cap
