@@ -20,6 +20,7 @@ from bench.stats import ms, percentile, table
 SETTLE = 2.0  # seconds for the coalesced `readers` counts and freed memory to settle
 READERS_PER_PROCESS = 2500  # one asyncio process of more readers becomes the bottleneck
 NAMES = {"gevent-websocket": "liveblog", "peer": "node"}
+QUIET = "bench-quiet"  # a second story, with no readers
 
 
 def cpu_seconds(pid: int) -> float:
@@ -41,6 +42,7 @@ class Round:
     posts: int = 0
     delays: list[float] = field(default_factory=list)  # one per delivery (update, reader)
     post_seconds: list[float] = field(default_factory=list)
+    quiet_post_seconds: list[float] = field(default_factory=list)  # to a story nobody reads
     update_cpu: float = 0.0  # server CPU seconds from the first POST to the last receipt
 
     @property
@@ -117,11 +119,17 @@ def measure_round(
             result.rss_connected_kib = rss()
             cpu_before = cpu()
             sent: dict[int, float] = {}
+            editor.create_story(QUIET)
             start = time.monotonic()
             for n in range(1, posts + 1):
                 update_id, sent_at, took = editor.post(SLUG, n)
                 sent[update_id] = sent_at
                 result.post_seconds.append(took)
+                # Half an interval later, the same POST to a story nobody reads: what the
+                # audience costs the editor. (Straight after another request it would wait
+                # for that request's fan-out, which is not the editor's own.)
+                time.sleep(max(0.0, start + (n - 0.5) * interval - time.monotonic()))
+                result.quiet_post_seconds.append(editor.post(QUIET, n)[2])
                 time.sleep(max(0.0, start + n * interval - time.monotonic()))
             receipts = [crowd.receipts(timeout=150)[0] for crowd in crowds]
             result.update_cpu = cpu() - cpu_before
@@ -176,6 +184,8 @@ def _rows(ours: Round, peer: Round) -> list[list[str]]:
             lambda s: f"{s:.1f} s"),
         row("editor's POST p50", percentile(ours.post_seconds, 50),
             percentile(peer.post_seconds, 50), ms),
+        row("... to a story nobody reads", percentile(ours.quiet_post_seconds, 50),
+            percentile(peer.quiet_post_seconds, 50), ms),
     ]  # fmt: skip
 
 
