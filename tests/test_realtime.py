@@ -6,6 +6,7 @@ against a real server in test_live_server.py.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -293,3 +294,40 @@ def test_catch_up_comes_before_what_the_room_is_missing(app, client, bearer, sto
     assert [c["seq"] for c in changes(early)] == [1, 2]
     early.disconnect()
     late.disconnect()
+
+
+def test_the_editors_request_does_not_wait_for_the_broadcast(
+    app, client, bearer, story, socket_client, monkeypatch
+):
+    """The POST answers before its change is sent to readers: the audience is not its cost."""
+    from liveblog.relay import RelayState
+
+    assert subscribe(socket_client, since=0)["ok"] is True
+    released, sent = threading.Event(), threading.Event()
+    emit = RelayState._emit_to_room
+
+    def held_emit(self, change):
+        released.wait(10)  # in the request, this would hold the POST for the whole wait
+        emit(self, change)
+        sent.set()
+
+    monkeypatch.setattr(RelayState, "_emit_to_room", held_emit)
+    response = client.post(f"{URL}/updates", json={"body": "Live"}, headers=bearer)
+    assert response.status_code == 201
+    assert not sent.is_set()  # answered while the broadcast was still waiting
+    released.set()
+    assert [c["seq"] for c in changes(socket_client)] == [1]
+
+
+def test_socket_state_belongs_to_its_app(app, story, socket_client, tmp_path):
+    """Each app keeps what its connections follow; another app (a test's) starts empty."""
+    from liveblog import create_app
+    from tests.conftest import app_config
+
+    assert subscribe(socket_client, since=0)["ok"] is True
+    assert list(app.extensions[realtime.EXTENSION].following.values()) == [{"election-night"}]
+    other = create_app(app_config(f"sqlite:///{tmp_path / 'other.sqlite'}"))
+    assert other.extensions[realtime.EXTENSION].following == {}
+    assert other.extensions["liveblog.relay"].stories == {}
+    with other.app_context():
+        assert realtime.reader_count("election-night") == 0
