@@ -7,25 +7,9 @@ if __name__ == "__main__":
 
     monkey.patch_all()
 
-import gc
-
 from liveblog import create_app
 
 app = create_app()
-
-
-def tune_garbage_collector() -> None:
-    """Keep full collections rare and short: with thousands of readers one took 0.2-1.2 s,
-    and every reader waited for an update that was being sent while it ran.
-
-    What start-up loaded lives as long as the process, so it is frozen out of the
-    collector's sight; the young generation is collected less often (readers' connections
-    are long-lived and cycle-free in the common case), and a full collection needs ten
-    times as many young ones before it is due.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 100)
 
 
 def serve() -> None:
@@ -33,7 +17,7 @@ def serve() -> None:
     it, but with a listen backlog for crowds and the handler's smaller read buffer."""
     from gevent.pywsgi import WSGIServer
 
-    from liveblog.transport import ReaderHandler
+    from liveblog.transport import ReaderHandler, tune_garbage_collector
 
     server = WSGIServer(
         (app.config["HOST"], app.config["PORT"]),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import logging
 import socket
 import time
@@ -302,3 +303,19 @@ def install(engineio_server: Any, max_queued_bytes: int) -> bool:
     table["thread"] = background_task
     engineio_server._async = table
     return True
+
+
+def tune_garbage_collector() -> None:
+    """Keep full collections rare and short; call once the app is built, before serving.
+
+    With thousands of readers one full collection took 0.2-1.2 s, and every reader waited
+    for an update being sent while it ran. What start-up loaded lives as long as the process,
+    so it is frozen out of the collector's sight; young collections come after 10,000
+    allocations instead of 700, and a full one after 100 of the middle generation's instead
+    of 10 (and, as always, only once the objects surviving since the last one reach a
+    quarter of those it would scan). A server under another launcher (gunicorn) calls this
+    from its worker start-up hook.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
