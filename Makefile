@@ -69,8 +69,16 @@ format: install-test
 test: install-test lint
 	$(BIN)/python -m pytest
 
-bench: install-test
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+# Fan-out: liveblog against the Node socket.io peer at 1,000 to 15,000 readers, about 3
+# minutes (the peer's socket.io package comes from the npm registry on first use, bench/peer).
+# Then the story page: a 10,000-update story against /healthz with wrk, and a crowd of 5,000.
+bench: install-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.pages
 
 clean:
 	rm -rf $(VENV) $(SOCKETIO_CLIENT) $(AXE) .pytest_cache

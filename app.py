@@ -11,8 +11,25 @@ from liveblog import create_app
 
 app = create_app()
 
-if __name__ == "__main__":
-    from liveblog.extensions import socketio
 
+def serve() -> None:
+    """gevent's WSGI server with gevent-websocket's handler, as Flask-SocketIO's run() starts
+    it, but with a listen backlog for crowds and the handler's smaller read buffer."""
+    from gevent.pywsgi import WSGIServer
+
+    from liveblog.transport import ReaderHandler, tune_garbage_collector
+
+    server = WSGIServer(
+        (app.config["HOST"], app.config["PORT"]),
+        app,
+        handler_class=ReaderHandler,
+        log=None,
+        backlog=app.config["LISTEN_BACKLOG"],
+    )
+    tune_garbage_collector()
     print(f" * liveblog on http://{app.config['HOST']}:{app.config['PORT']}", flush=True)
-    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"], log_output=False)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve()

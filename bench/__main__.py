@@ -1,7 +1,9 @@
-"""`python -m bench`: post-to-receipt latency, then idle readers per WebSocket implementation.
+"""`python -m bench`: liveblog against the Node socket.io peer, one story, many readers.
 
-Everything runs on this machine against 127.0.0.1: each server in its own process on a fresh
-SQLite file, the readers in another (bench.readers), this process posting as the editor.
+For each size, a round with liveblog (`python app.py`) and a round with the peer
+(bench/peer, Node.js and the socket.io package), the server pinned to one core and the
+reader processes to the other. Prints the table and draws p99 against readers into bench/.
+The earlier per-transport measurements are `python -m bench.transports`.
 """
 
 from __future__ import annotations
@@ -10,99 +12,113 @@ import argparse
 import datetime
 import os
 import platform
-import resource
+import shutil
 import tempfile
 from pathlib import Path
 
-from bench.latency import measure_latency
-from bench.modes import measure_mode, report
-from bench.server import MODES
+from bench.fanout import Round, measure_round, plot, report
+from bench.transports import load_average, raise_open_files_limit
 
-QUICK = {"readers": 50, "posts": 10, "idle_readers": 300}
+SIZES = [1000, 5000, 10_000, 15_000]
+QUICK_SIZES = [1000, 5000]
+PLOT = Path(__file__).resolve().parent / "fanout.png"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--readers", type=int, default=200, help="readers for the latency run")
-    parser.add_argument("--posts", type=int, default=50, help="updates posted in the latency run")
-    parser.add_argument("--interval", type=float, default=0.1, help="seconds between posts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="readers per round")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} only")
+    parser.add_argument("--posts", type=int, default=5, help="updates per round")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between posts")
     parser.add_argument(
-        "--latency-mode", choices=sorted(MODES), default="gevent-websocket",
-        help="server for the latency run (default: as app.py serves)",
+        "--repeat", type=int, default=1,
+        help="rounds per size and server, alternating; the round with the median p99 is shown",
+    )  # fmt: skip
+    parser.add_argument("--servers", nargs="+", choices=["liveblog", "node"],
+                        default=["liveblog", "node"])  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="liveblog server processes behind Redis sharing the readers (the peer stays one)",
     )  # fmt: skip
     parser.add_argument(
-        "--idle-readers", type=int, default=2000, help="idle readers per mode (try 5000)"
-    )
-    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
-    parser.add_argument(
-        "--deflate", choices=["both", "on", "off"], default="both",
-        help="whether readers offer permessage-deflate, as browsers do (on) or as python-socketio"
-        " does not (off); both: each mode twice. The latency run offers it unless off.",
+        "--connects", type=int, default=64,
+        help="connects in flight per reader process (a crowd arriving at once: try 1000)",
     )  # fmt: skip
     parser.add_argument(
-        "--quick", action="store_true",
-        help="a small run of everything, about a minute: "
-        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in QUICK.items()),
+        "--no-pin", action="store_true",
+        help="servers and readers share every core (several servers need more than one)",
     )  # fmt: skip
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="run each idle-reader case this many times"
-    )
-    parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--skip-modes", action="store_true")
+    parser.add_argument("--plot", type=Path, default=PLOT, help="where the PNG goes")
+    parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, value)
-    for name in ("readers", "posts", "idle_readers"):
-        if not 1 <= getattr(args, name) <= 20_000:
-            parser.error(f"--{name.replace('_', '-')} must be between 1 and 20000")
+        args.sizes = QUICK_SIZES
+    if not all(1 <= size <= 40_000 for size in args.sizes):
+        parser.error("--sizes must be between 1 and 40000")
+    if not 1 <= args.processes <= 4:
+        parser.error("--processes must be between 1 and 4")
+    if not 1 <= args.posts <= 100 or not 0 <= args.interval <= 10:
+        parser.error("--posts 1..100, --interval 0..10 s")
     if not 1 <= args.repeat <= 10:
         parser.error("--repeat must be between 1 and 10")
-    if not 0 <= args.interval <= 10:
-        parser.error("--interval must be between 0 and 10 seconds")
     return args
 
 
-def raise_open_files_limit() -> int:
-    """Servers started from here inherit it: each reader is a socket (simple-websocket: two)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+def pinning() -> tuple[str | None, str | None]:
+    """Server on CPU 0, readers on the rest: neither takes the other's core."""
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        return None, None
+    return "0", f"1-{os.cpu_count() - 1}"
 
 
-def load_average() -> str:
-    """Other work on the two cores skews every figure; this shows whether there was any."""
-    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+def median_round(rounds: list[Round]) -> Round:
+    by_p99 = sorted(rounds, key=lambda r: r.p(99))
+    return by_p99[len(by_p99) // 2]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     open_files = raise_open_files_limit()
-    deflate = args.deflate != "off"
-    variants = {"both": [True, False], "on": [True], "off": [False]}[args.deflate]
+    server_cpus, reader_cpus = (None, None) if args.no_pin else pinning()
+    started = datetime.datetime.now().astimezone()
     print(
-        f"liveblog bench, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z},"
-        f" {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" open files limit {open_files}, load average {load_average()}",
+        f"liveblog bench against node socket.io, {started:%Y-%m-%d %H:%M %Z},"
+        f" {os.cpu_count()} cores, Python {platform.python_version()}, open files {open_files},"
+        f" server on CPU {server_cpus}, readers on CPU {reader_cpus},"
+        f" {args.posts} posts {args.interval:g} s apart, liveblog processes {args.processes},"
+        f" load average {load_average()}",
         flush=True,
     )
+    modes = {"liveblog": "gevent-websocket", "node": "peer"}
+    pairs: list[tuple[Round, Round]] = []
     with tempfile.TemporaryDirectory(prefix="liveblog-bench-") as tmp:
-        workdir = Path(tmp)
-        if not args.skip_latency:
-            result = measure_latency(
-                workdir, args.latency_mode, args.readers, args.posts, args.interval, deflate
-            )
-            print("\n" + result.report(), flush=True)
-        if not args.skip_modes:
-            results = []
+        for size in args.sizes:
+            rounds: dict[str, list[Round]] = {name: [] for name in modes}
             for _ in range(args.repeat):
-                for mode in args.modes:
-                    for offer in variants:
-                        results.append(measure_mode(workdir, mode, args.idle_readers, offer))
-                        print(f"  ({mode}, deflate offered: {offer}: done)", flush=True)
-            print("\n" + report(results), flush=True)
-    print(f"\nload average at the end: {load_average()} (over 1, 5, 15 minutes)")
+                for name in args.servers:
+                    processes = args.processes if name == "liveblog" else 1
+                    result = measure_round(
+                        Path(tmp), modes[name], size, args.posts, args.interval,
+                        server_cpus, reader_cpus, processes, args.connects,
+                    )  # fmt: skip
+                    rounds[name].append(result)
+                    print(
+                        f"  {name} {size}: p99 {result.p(99) * 1000:.0f} ms,"
+                        f" {len(result.delays)}/{result.expected} delivered,"
+                        f" subscribed in {result.subscribe_seconds:.1f} s",
+                        flush=True,
+                    )
+            empty = Round(server="-", readers=size)
+            pairs.append(
+                tuple(median_round(rounds[name]) if rounds[name] else empty for name in modes)
+            )
+    print("\n" + report(pairs), flush=True)
+    if not args.no_plot and len(args.servers) == 2:
+        title = f"{args.posts} updates to one story, {started:%Y-%m-%d}, {os.cpu_count()} cores"
+        plot(pairs, args.plot, title)
+        print(f"\nplot: {args.plot}")
+    elapsed = datetime.datetime.now().astimezone() - started
+    print(f"took {elapsed.total_seconds():.0f} s; load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

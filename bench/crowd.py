@@ -40,19 +40,32 @@ class CrowdProcess:
     """`python -m bench.readers` in a process of its own; its JSON lines arrive on a queue."""
 
     def __init__(
-        self, url: str, slug: str, count: int, expect: int, deflate: bool, concurrency: int = 64
+        self,
+        url: str,
+        slug: str,
+        count: int,
+        expect: int,
+        deflate: bool,
+        concurrency: int = 64,
+        cpus: str | None = None,
+        since: int | None = None,
     ) -> None:
+        # `cpus`: a taskset CPU list, so the readers do not compete with the server's core.
+        pinned = ["taskset", "-c", cpus] if cpus else []
         command = [
-            sys.executable, "-m", "bench.readers", "--url", url, "--slug", slug,
+            *pinned, sys.executable, "-m", "bench.readers", "--url", url, "--slug", slug,
             "--count", str(count), "--expect", str(expect), "--concurrency", str(concurrency),
         ]  # fmt: skip
         if deflate:
             command.append("--deflate")
+        if since is not None:
+            command += ["--since", str(since)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reading = threading.Thread(target=self._read, daemon=True)
+        self.reading.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -102,6 +115,10 @@ class CrowdProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        self.reading.join(10)  # it ends at the end of the process's output
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 class Editor:

@@ -55,10 +55,14 @@ def raise_open_files_limit() -> int:
 class Crowd:
     """What all readers share: where to connect, and the receipts they collect."""
 
-    def __init__(self, host: str, port: int, slug: str, expect: int, deflate: bool) -> None:
+    def __init__(
+        self, host: str, port: int, slug: str, expect: int, deflate: bool, since: int | None = None
+    ) -> None:
         self.host, self.port, self.slug, self.expect = host, port, slug, expect
         self.deflate = deflate
-        self.subscribe = "420" + json.dumps(["subscribe", {"article": slug}], separators=(",", ":"))
+        # A browser subscribes with the seq its page was rendered at; `since` does the same.
+        request = {"article": slug} if since is None else {"article": slug, "since": since}
+        self.subscribe = "420" + json.dumps(["subscribe", request], separators=(",", ":"))
         # By update id: when each reader's copy reached its socket (the kernel's stamp), and
         # when this process got round to it (one process serves them all, so later).
         self.arrived: dict[int, list[float]] = {}
@@ -237,7 +241,7 @@ async def read_command(timeout: float) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     url = urlsplit(args.url)
-    crowd = Crowd(url.hostname, url.port, args.slug, args.expect, args.deflate)
+    crowd = Crowd(url.hostname, url.port, args.slug, args.expect, args.deflate, args.since)
     gate = asyncio.Semaphore(args.concurrency)
 
     started, cpu_started = time.time(), time.process_time()
@@ -292,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expect", type=int, default=0, help="changes each reader waits for")
     parser.add_argument("--concurrency", type=int, default=64, help="connects in flight")
     parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
+    parser.add_argument("--since", type=int, help="subscribe from this seq, as a page would")
     parser.add_argument("--connect-timeout", type=float, default=30.0)
     parser.add_argument("--receive-timeout", type=float, default=120.0)
     args = parser.parse_args(argv)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +23,25 @@ MODES = {
     # gevent's WSGIServer with its plain handler: engine.io speaks WebSocket through
     # simple-websocket (wsproto underneath) on the raw socket.
     "simple-websocket": [sys.executable, "-m", "bench.simple_server"],
+    # The reference: Node.js with the socket.io package (bench/peer), stories in memory.
+    "peer": ["node", str(ROOT / "bench" / "peer" / "server.js")],
 }
+PEER_DIR = ROOT / "bench" / "peer"
+# Several liveblog processes relay changes through Redis (each run on a channel of its own).
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def ensure_peer() -> None:
+    """Install the peer's socket.io package from the npm registry once (gitignored)."""
+    if (PEER_DIR / "node_modules" / "socket.io").is_dir():
+        return
+    if shutil.which("npm") is None:
+        raise RuntimeError("the peer needs Node.js and npm (node 20 or newer)")
+    subprocess.run(
+        ["npm", "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent"],
+        cwd=PEER_DIR,
+        check=True,
+    )
 
 
 def rss_kib(pid: int) -> int:
@@ -34,11 +55,22 @@ def rss_kib(pid: int) -> int:
 class ServerProcess(LiveServer):
     """`python app.py` or the simple-websocket launcher on a free port; stop() ends it."""
 
-    def __init__(self, mode: str, database_url: str, log_path: Path) -> None:
-        # The benchmark posts faster than an editor may: no rate limits.
-        super().__init__(database_url, log_path, SECRET_KEY="bench-secret", RATELIMIT_ENABLED="0")
+    def __init__(
+        self, mode: str, database_url: str, log_path: Path, cpus: str | None = None, **env: str
+    ) -> None:
+        # The benchmark posts faster than an editor may, and all its readers share one
+        # address: no rate limits and no cap on connections per address.
+        super().__init__(
+            database_url,
+            log_path,
+            SECRET_KEY="bench-secret",
+            RATELIMIT_ENABLED="0",
+            MAX_CONNECTIONS_PER_ADDRESS="0",
+            **env,
+        )
         self.mode = mode
-        self.command = tuple(MODES[mode])
+        # `cpus`: a taskset CPU list, so the server does not compete with its readers.
+        self.command = (*(["taskset", "-c", cpus] if cpus else []), *MODES[mode])
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         super().start(timeout)
@@ -83,30 +115,68 @@ WARM_UP_READERS = 20
 
 
 @contextmanager
-def serving(mode: str, workdir: Path, deflate: bool) -> Iterator[tuple[ServerProcess, Editor]]:
-    """A started server of `mode` on a fresh SQLite file, with the story SLUG, warmed up.
+def serving(
+    mode: str, workdir: Path, deflate: bool, cpus: str | None = None, reader_cpus: str | None = None
+) -> Iterator[tuple[ServerProcess, Editor]]:
+    """A started server of `mode` on a fresh SQLite file, with the story SLUG, warmed up."""
+    with serving_many(mode, workdir, deflate, cpus, reader_cpus) as (servers, editor):
+        yield servers[0], editor
+
+
+@contextmanager
+def serving_many(
+    mode: str,
+    workdir: Path,
+    deflate: bool,
+    cpus: str | None = None,
+    reader_cpus: str | None = None,
+    processes: int = 1,
+) -> Iterator[tuple[list[ServerProcess], Editor]]:
+    """`processes` servers of `mode` on one fresh SQLite file (and one Redis channel of their
+    own when more than one), with the story SLUG, each warmed up.
 
     The warm-up (a few readers, one update) loads what the first reader and the first post
     would otherwise load lazily, so neither the memory figures nor the first latency carry it.
+    The editor posts through the first server.
     """
     rundir = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=workdir))
     database_url = f"sqlite:///{rundir / 'bench.sqlite'}"
     token = prepare_database(database_url)
-    server = ServerProcess(mode, database_url, rundir / "server.log").start()
-    editor = Editor(server.url, token)
+    if mode == "peer":
+        ensure_peer()
+    env = {}
+    if processes > 1:
+        env = {"REDIS_URL": REDIS_URL, "REDIS_CHANNEL": f"bench-{uuid.uuid4().hex[:12]}"}
+    servers: list[ServerProcess] = []
+    editor: Editor | None = None
     try:
+        for n in range(processes):
+            log = rundir / f"server{n}.log"
+            servers.append(ServerProcess(mode, database_url, log, cpus, **env).start())
+        editor = Editor(servers[0].url, token)
         editor.create_story(SLUG)
-        crowd = CrowdProcess(server.url, SLUG, WARM_UP_READERS, expect=1, deflate=deflate)
+        crowds = [
+            CrowdProcess(
+                server.url, SLUG, WARM_UP_READERS, expect=1, deflate=deflate, cpus=reader_cpus
+            )
+            for server in servers
+        ]
         try:
-            crowd.ready(timeout=30)
+            for crowd in crowds:
+                crowd.ready(timeout=30)
             editor.post(SLUG, 0)
-            crowd.receipts(timeout=30)
+            for crowd in crowds:
+                crowd.receipts(timeout=30)
         finally:
-            crowd.close()
-        yield server, editor
+            for crowd in crowds:
+                crowd.close()
+        yield servers, editor
     except BaseException:
-        print(f"--- {mode} server log (tail) ---\n{server.log()[-3000:]}", file=sys.stderr)
+        for server in servers:
+            print(f"--- {mode} server log (tail) ---\n{server.log()[-3000:]}", file=sys.stderr)
         raise
     finally:
-        editor.close()
-        server.stop()
+        if editor is not None:
+            editor.close()
+        for server in servers:
+            server.stop()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, connections, transport
 from .extensions import csrf, db, limiter, login_manager, migrate, socketio
 
 
@@ -37,7 +37,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    from . import realtime  # noqa: F401  handlers must exist before socketio.init_app
+    from . import realtime  # handlers must exist before socketio.init_app
     from .presence import presence
     from .relay import relay
 
@@ -51,6 +51,9 @@ def register_extensions(app: Flask) -> None:
         # None: same origin only, so other sites cannot open sockets with a reader's cookies.
         cors_allowed_origins=None,
     )
+    transport.install(socketio.server.eio, app.config["MAX_QUEUED_BYTES"])
+    connections.init_app(app, socketio.server.eio)
+    realtime.init_app(app)
     relay.init_app(app)
     presence.init_app(app)
     from . import media, scheduler

@@ -101,6 +101,14 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         PAGE_CACHE_TTL=_int_env("PAGE_CACHE_TTL", 300),
         LOGIN_RATE_LIMIT=os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         WRITE_RATE_LIMIT=os.environ.get("WRITE_RATE_LIMIT", "120 per minute"),
+        # Connections the kernel holds for the server while it is busy: a crowd arriving at
+        # once must wait there, not be refused (the kernel caps it at net.core.somaxconn).
+        LISTEN_BACKLOG=_int_env("LISTEN_BACKLOG", 2048),
+        # Bytes of packets that may wait for one reader; a reader further behind is dropped
+        # and resubscribes from its last seq, so a reader that stops reading costs no more.
+        MAX_QUEUED_BYTES=_int_env("MAX_QUEUED_BYTES", 1024 * 1024),
+        # Socket.IO connections one client address may hold open (0: no cap).
+        MAX_CONNECTIONS_PER_ADDRESS=_int_env("MAX_CONNECTIONS_PER_ADDRESS", 300),
     )
     if test_config:
         app.config.from_mapping(test_config)

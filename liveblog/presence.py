@@ -1,8 +1,11 @@
 """Who is reading each story now: counted in this process, or across processes in Redis.
 
-With Redis, each story has a sorted set of reader ids scored by when their entry lapses;
-each process renews its own readers' entries while they stay, so a process that dies
-stops being counted within a minute instead of inflating the count for ever.
+Each process counts its own readers in memory; a join or a leave touches nothing else. With
+Redis, each process writes its count for a story (one hash per story, one field per
+process) when it sends that story's count and every RENEW_EVERY seconds, and keeps its entry
+in a set of live processes scored by when it lapses; a process that dies stops being counted
+within a minute. Whatever the audience, Redis sees a few commands per story per process,
+never one per reader.
 """
 
 from __future__ import annotations
@@ -18,90 +21,107 @@ from flask import Flask, current_app
 
 from .extensions import socketio
 
-ENTRY_LIFETIME = 60.0  # seconds an entry lasts without being renewed
+ENTRY_LIFETIME = 60.0  # seconds a process is counted without renewing
 RENEW_EVERY = 20.0
+EXTENSION = "liveblog.presence"
+
+
+class PresenceState:
+    """One app's reader counts."""
+
+    def __init__(self, app: Flask) -> None:
+        url = app.config["REDIS_URL"]
+        self.redis: redis.Redis | None = redis.Redis.from_url(url) if url else None
+        self.prefix = f"{app.config['REDIS_CHANNEL']}:readers"
+        self.process = uuid.uuid4().hex[:12]
+        self.local: dict[str, set[str]] = {}
+        self.lock = threading.Lock()
+        self.renewing = False
+        self.logger = app.logger
+
+    def key(self, slug: str) -> str:
+        return f"{self.prefix}:{slug}"
+
+    @property
+    def processes_key(self) -> str:
+        return f"{self.prefix}:processes"
+
+    def local_count(self, slug: str) -> int:
+        with self.lock:
+            return len(self.local.get(slug, ()))
+
+    def renew(self) -> None:
+        """Keep this process counted, and its counts fresh, for as long as it lives."""
+        while True:
+            with self.lock:
+                counts = {slug: len(sids) for slug, sids in self.local.items()}
+            try:
+                with self.redis.pipeline() as pipe:
+                    pipe.zadd(self.processes_key, {self.process: time.time() + ENTRY_LIFETIME})
+                    for slug, count in counts.items():
+                        pipe.hset(self.key(slug), self.process, count)
+                    pipe.execute()
+            except redis.RedisError:
+                pass  # renewed on the next round; entries outlive a few missed rounds
+            socketio.sleep(RENEW_EVERY)
 
 
 class Presence:
-    def __init__(self) -> None:
-        self._local: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
-        self._redis: redis.Redis | None = None
-        self._prefix = "liveblog:readers"
-        self._process = uuid.uuid4().hex[:12]
-        self._renewing = False
+    """The app's reader counts, reached through the current app (state in app.extensions)."""
 
     def init_app(self, app: Flask) -> None:
-        url = app.config["REDIS_URL"]
-        self._redis = redis.Redis.from_url(url) if url else None
-        self._prefix = f"{app.config['REDIS_CHANNEL']}:readers"
-        self._local = {}
-        self._renewing = False
+        app.extensions[EXTENSION] = PresenceState(app)
 
-    def _key(self, slug: str) -> str:
-        return f"{self._prefix}:{slug}"
-
-    def _member(self, sid: str) -> str:
-        return f"{self._process}:{sid}"
+    @property
+    def state(self) -> PresenceState:
+        return current_app.extensions[EXTENSION]
 
     def join(self, slug: str, sid: str) -> None:
-        with self._lock:
-            self._local.setdefault(slug, set()).add(sid)
-        if self._redis is not None:
-            with _tolerated("count a reader"):
-                self._redis.zadd(self._key(slug), {self._member(sid): time.time() + ENTRY_LIFETIME})
-            self._start_renewing()
+        state = self.state
+        with state.lock:
+            state.local.setdefault(slug, set()).add(sid)
+            start = state.redis is not None and not state.renewing
+            state.renewing = state.renewing or start
+        if start:
+            socketio.start_background_task(state.renew)
 
     def leave(self, slug: str, sid: str) -> bool:
         """Stop counting a reader; False if it was not counted (it followed uncounted)."""
-        with self._lock:
-            readers = self._local.get(slug, set())
+        state = self.state
+        with state.lock:
+            readers = state.local.get(slug, set())
             if sid not in readers:
                 return False
             readers.discard(sid)
             if not readers:
-                self._local.pop(slug, None)
-        if self._redis is not None:
-            with _tolerated("uncount a reader"):  # the entry lapses by itself
-                self._redis.zrem(self._key(slug), self._member(sid))
+                state.local.pop(slug, None)
         return True
 
-    def _local_count(self, slug: str) -> int:
-        with self._lock:
-            return len(self._local.get(slug, ()))
+    def local_count(self, slug: str) -> int:
+        return self.state.local_count(slug)
 
     def count(self, slug: str) -> int:
-        if self._redis is None:
-            return self._local_count(slug)
-        key = self._key(slug)
+        """Readers of the story in every process (this one's count is written first)."""
+        state = self.state
+        mine = state.local_count(slug)
+        if state.redis is None:
+            return mine
+        key, now = state.key(slug), time.time()
         try:
-            with self._redis.pipeline() as pipe:
-                pipe.zremrangebyscore(key, "-inf", time.time())
-                pipe.zcard(key)
-                return pipe.execute()[1]
+            with state.redis.pipeline() as pipe:
+                pipe.zadd(state.processes_key, {state.process: now + ENTRY_LIFETIME})
+                pipe.hset(key, state.process, mine)
+                pipe.hgetall(key)
+                pipe.zrangebyscore(state.processes_key, now, "+inf")
+                *_, counts, alive = pipe.execute()
         except redis.RedisError:  # without Redis, this process's readers are the best guess
-            return self._local_count(slug)
-
-    def _start_renewing(self) -> None:
-        with self._lock:
-            if self._renewing:
-                return
-            self._renewing = True
-        socketio.start_background_task(self._renew)
-
-    def _renew(self) -> None:
-        while True:
-            socketio.sleep(RENEW_EVERY)
-            with self._lock:
-                local = {slug: set(sids) for slug, sids in self._local.items()}
-            try:
-                with self._redis.pipeline() as pipe:
-                    lapse = time.time() + ENTRY_LIFETIME
-                    for slug, sids in local.items():
-                        pipe.zadd(self._key(slug), {self._member(sid): lapse for sid in sids})
-                    pipe.execute()
-            except redis.RedisError:
-                pass  # renewed on the next round; entries outlive a few missed rounds
+            return mine
+        alive = set(alive)
+        lapsed = [process for process in counts if process not in alive]
+        if lapsed:
+            with _tolerated("forget lapsed processes"):
+                state.redis.hdel(key, *lapsed)
+        return sum(int(n) for process, n in counts.items() if process in alive)
 
 
 @contextmanager

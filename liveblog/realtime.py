@@ -7,23 +7,41 @@ a reader sends is `subscribe`.
 from __future__ import annotations
 
 import threading
+import time
+from functools import partial
 from typing import Any
 
-from flask import current_app, request
-from flask_socketio import emit, join_room, leave_room
+from flask import Flask, current_app
 
 from .extensions import db, socketio
-from .models import Article, Change
+from .models import Article
 from .presence import presence
-from .relay import relay, room
+from .relay import TooFarBehind, relay, room
 
 READERS_INTERVAL = 1.0
+# A big room's count is sent less often, so that counts cost a process at most about this
+# many messages a second per story however many read it (15,000 readers: every 7.5 s).
+COUNT_MESSAGES_PER_SECOND = 2000
 MAX_SUBSCRIPTIONS = 10
+CATCH_UP_STALL = 20.0  # seconds a catch-up waits for a reader that is not reading
+EXTENSION = "liveblog.realtime"
 
-# Stories whose reader count is waiting to be sent: a crowd joining within a second costs
-# one `readers` message, not one per join.
-_count_pending: set[str] = set()
-_pending_lock = threading.Lock()
+
+class RealtimeState:
+    """One app's sockets: what each connection follows, and counts waiting to be sent."""
+
+    def __init__(self) -> None:
+        # The stories each connection follows, counted or not, to bound what one connection
+        # can ask and to stop counting it when it leaves.
+        self.following: dict[str, set[str]] = {}
+        # Stories whose reader count is waiting to be sent: a crowd joining within the
+        # interval costs one `readers` message, not one per join.
+        self.count_pending: set[str] = set()
+        self.lock = threading.Lock()
+
+
+def _state() -> RealtimeState:
+    return current_app.extensions[EXTENSION]
 
 
 def reader_count(slug: str) -> int:
@@ -47,104 +65,138 @@ def _parse_subscribe(data: Any) -> tuple[str, int | None] | str:
     return slug, since
 
 
-class _TooFarBehind(Exception):
-    pass
+def init_app(app: Flask) -> None:
+    """Bind the socket handlers to this app's Socket.IO server (after socketio.init_app).
+
+    They are python-socketio handlers, not Flask-SocketIO ones: Flask-SocketIO builds a whole
+    request context for every event (the session cookie verified, the URL matched), which was
+    a tenth of the server's CPU while a crowd joined, and readers' events need neither. Each
+    runs in an app context of its own.
+    """
+    app.extensions[EXTENSION] = RealtimeState()
+    server = socketio.server
+    server.on("subscribe", partial(_in_app, app, on_subscribe), namespace="/")
+    server.on("disconnect", partial(_in_app, app, on_disconnect), namespace="/")
 
 
-# The stories each connection follows, counted or not, to bound what one connection can ask.
-_following: dict[str, set[str]] = {}
+def _in_app(app: Flask, handler: Any, sid: str, *args: Any) -> Any:
+    with app.app_context():
+        try:
+            return handler(sid, *args)
+        except Exception:
+            # A handler that fails answers its ack with a refusal instead of leaving the
+            # client waiting.
+            app.logger.exception("socket event failed")
+            return _refuse("the server could not handle that event; try again")
 
 
-@socketio.on("connect")
-def on_connect(*_auth: Any) -> None:
-    relay.ensure_listening()
-
-
-@socketio.on("subscribe")
-def on_subscribe(data: Any = None) -> dict[str, Any]:
+def on_subscribe(sid: str, data: Any = None) -> dict[str, Any]:
     parsed = _parse_subscribe(data)
     if isinstance(parsed, str):
         return _refuse(parsed)
     slug, since = parsed
+    state = _state()
+    following = state.following.get(sid, set())
+    if len(following) >= MAX_SUBSCRIPTIONS and slug not in following:
+        return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
+    relay.ensure_listening()
+    enter = partial(socketio.server.enter_room, sid, room(slug), namespace="/")
+    # A page rendered at the seq its story's room is at (the crowd arriving as news breaks)
+    # joins without reading the database.
+    latest = None if slug in following else relay.join_if_current(slug, since, enter)
+    if latest is None:
+        answer = _join_from_log(sid, slug, since, following, enter)
+        if isinstance(answer, dict):
+            return answer
+        latest = answer
+    if not socketio.server.manager.is_connected(sid, "/"):
+        _leave(sid, slug)  # the reader left while it was being caught up
+        return _refuse("the connection closed")
+    state.following.setdefault(sid, set()).add(slug)
+    if data.get("count", True) is not False:  # editors' compose pages follow without counting
+        presence.join(slug, sid)
+        _schedule_count(slug)
+    return {"ok": True, "seq": latest}
+
+
+def _join_from_log(
+    sid: str, slug: str, since: int | None, following: set[str], enter: Any
+) -> int | dict[str, Any]:
+    """Join through the database: the story's seq, then the catch-up. A refusal as a dict."""
     article = Article.by_slug(slug)
     if article is None:
         return _refuse(f"no story has the slug {slug!r}")
     if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
         return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
-    following = _following.get(request.sid, set())
     if slug in following:  # already live on this connection: nothing to replay
         return {"ok": True, "seq": article.seq}
-    if len(following) >= MAX_SUBSCRIPTIONS:
-        return _refuse(f"a connection can follow at most {MAX_SUBSCRIPTIONS} stories")
-    # Give the connection back to the pool before queueing for the story: a crowd waiting
-    # here must not hold every connection while the one in front needs one.
-    db.session.commit()
+    # Give the connection back to the pool (the story stays loaded) before the catch-up:
+    # a crowd joining must not hold every connection while the reader in front drains.
+    db.session.close()
     try:
-        latest = relay.join(
-            slug,
-            enter=lambda: join_room(room(slug)),
-            read_log=_log_reader(article, since),
-            send=lambda change: emit("change", change),
+        return relay.join(
+            article,
+            since,
+            enter=enter,
+            send=partial(_send_change, sid),
+            wait_for_room=partial(_wait_for_room, sid),
         )
-    except _TooFarBehind:
-        leave_room(room(slug))
-        return _refuse(f"more than {_catch_up_limit()} changes were missed", reload=True)
+    except TooFarBehind:
+        return _refuse(f"more than {current_app.config['MAX_CATCH_UP']} changes were missed", True)
     except BaseException:
-        leave_room(room(slug))  # a refused subscribe follows nothing
+        _leave(sid, slug)  # a refused subscribe follows nothing
         raise
-    if not socketio.server.manager.is_connected(request.sid, "/"):
-        leave_room(room(slug))  # the reader left while it was being caught up
-        return _refuse("the connection closed")
-    _following.setdefault(request.sid, set()).add(slug)
-    if data.get("count", True) is not False:  # editors' compose pages follow without counting
-        presence.join(slug, request.sid)
-        _schedule_count(slug)
-    return {"ok": True, "seq": latest}
 
 
-def _log_reader(article: Article, since: int | None):
-    """Reads, once the reader is in the room, what it missed and the story's latest seq."""
-
-    def read_log() -> tuple[list[Change], int]:
-        db.session.refresh(article)
-        if since is None:
-            return [], article.seq
-        missed = article.changes_since(since, limit=_catch_up_limit() + 1)
-        if len(missed) > _catch_up_limit():
-            raise _TooFarBehind
-        return missed, max([article.seq, *(change.seq for change in missed)])
-
-    return read_log
+def _leave(sid: str, slug: str) -> None:
+    socketio.server.leave_room(sid, room(slug), namespace="/")
 
 
-def _catch_up_limit() -> int:
-    return current_app.config["MAX_CATCH_UP"]
+def _send_change(sid: str, change: dict[str, Any]) -> None:
+    socketio.server.emit("change", change, to=sid, namespace="/", ignore_queue=True)
 
 
-@socketio.on_error_default
-def on_error(error: Exception) -> dict[str, Any]:
-    """A handler that fails answers its ack with a refusal instead of leaving the client waiting."""
-    current_app.logger.exception("socket event failed", exc_info=error)
-    return _refuse("the server could not handle that event; try again")
+def _wait_for_room(sid: str) -> None:
+    """Return once the reader's connection has taken most of what was queued for it.
+
+    A catch-up of large changes is sent as fast as the reader reads, never faster, so it
+    neither sits whole in memory nor trips the cap that drops readers who stop reading.
+    """
+    server = socketio.server
+    connection = server.eio.sockets.get(server.manager.eio_sid_from_sid(sid, "/"))
+    queue = getattr(connection, "queue", None)
+    limit = getattr(queue, "limit", 0)
+    if not limit:
+        return  # not a capped queue (the test client, or another async mode)
+    deadline = time.monotonic() + CATCH_UP_STALL
+    while queue.queued_bytes > limit // 2:
+        if queue.overflowed or connection.closed or time.monotonic() > deadline:
+            raise ConnectionError("the reader stopped reading during its catch-up")
+        socketio.sleep(0.05)
 
 
-@socketio.on("disconnect")
-def on_disconnect(*_reason: Any) -> None:
-    for slug in _following.pop(request.sid, ()):
-        if presence.leave(slug, request.sid):
+def on_disconnect(sid: str, *_reason: Any) -> None:
+    for slug in _state().following.pop(sid, ()):
+        if presence.leave(slug, sid):
             _schedule_count(slug)
 
 
 def _schedule_count(slug: str) -> None:
-    with _pending_lock:
-        if slug in _count_pending:
+    state = _state()
+    with state.lock:
+        if slug in state.count_pending:
             return
-        _count_pending.add(slug)
-    socketio.start_background_task(_send_count_later, slug)
+        state.count_pending.add(slug)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # This app's Socket.IO server, not whichever the extension is bound to when it fires.
+    socketio.start_background_task(_send_count_later, app, socketio.server, state, slug)
 
 
-def _send_count_later(slug: str) -> None:
-    socketio.sleep(READERS_INTERVAL)
-    with _pending_lock:
-        _count_pending.discard(slug)
-    socketio.emit("readers", {"article": slug, "count": reader_count(slug)}, to=room(slug))
+def _send_count_later(app: Flask, server: Any, state: RealtimeState, slug: str) -> None:
+    with app.app_context():
+        readers_here = presence.local_count(slug)
+        socketio.sleep(max(READERS_INTERVAL, readers_here / COUNT_MESSAGES_PER_SECOND))
+        with state.lock:
+            state.count_pending.discard(slug)
+        count = reader_count(slug)
+    server.emit("readers", {"article": slug, "count": count}, to=room(slug), namespace="/")

@@ -6,17 +6,22 @@ against a real server in test_live_server.py.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from liveblog import realtime
 from liveblog.extensions import socketio
+from liveblog.relay import relay
 
 URL = "/api/articles/election-night"
 
 
 def changes(sio) -> list[dict]:
+    """The changes the client has received once the relay has sent all it was given."""
+    with sio.app.app_context():
+        relay.drain()
     return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
 
 
@@ -126,7 +131,8 @@ def test_reader_count_is_sent_coalesced(app, client, story, monkeypatch):
     readers = [socketio.test_client(app, flask_test_client=client) for _ in range(3)]
     for sio in readers:
         subscribe(sio)
-    assert realtime.reader_count("election-night") == 3
+    with app.app_context():
+        assert realtime.reader_count("election-night") == 3
     deadline = time.monotonic() + 5
     counts: list[dict] = []
     while time.monotonic() < deadline and not counts:
@@ -134,10 +140,12 @@ def test_reader_count_is_sent_coalesced(app, client, story, monkeypatch):
         counts = [e["args"][0] for e in readers[0].get_received() if e["name"] == "readers"]
     assert counts == [{"article": "election-night", "count": 3}]  # one message for three joins
     readers[2].disconnect()
-    assert realtime.reader_count("election-night") == 2
+    with app.app_context():
+        assert realtime.reader_count("election-night") == 2
     for sio in readers[:2]:
         sio.disconnect()
-    assert realtime.reader_count("election-night") == 0
+    with app.app_context():
+        assert realtime.reader_count("election-night") == 0
 
 
 def apply_changes(state: dict[int, dict], received: list[dict]) -> dict[int, dict]:
@@ -205,18 +213,17 @@ def test_a_failing_handler_answers_with_a_refusal(story, socket_client, monkeypa
     assert socket_client.is_connected()
 
 
-def test_a_subscription_can_follow_without_being_counted(story, socket_client):
+def test_a_subscription_can_follow_without_being_counted(app, story, socket_client):
     """The editors' compose page follows the story live but is not a reader."""
     assert subscribe(socket_client, since=0, count=False)["ok"] is True
-    assert realtime.reader_count("election-night") == 0
+    with app.app_context():
+        assert realtime.reader_count("election-night") == 0
 
 
 def test_relay_delivers_in_seq_order_when_broadcasts_race(
-    client, bearer, story, socket_client, monkeypatch
+    app, client, bearer, story, socket_client, monkeypatch
 ):
     """Two commits whose broadcasts arrive swapped still reach readers as 1, 2, once each."""
-    from liveblog.relay import relay
-
     subscribe(socket_client, since=0)
     held: list[dict] = []
     monkeypatch.setattr(relay, "publish", held.append)  # the broadcasts are late...
@@ -224,8 +231,9 @@ def test_relay_delivers_in_seq_order_when_broadcasts_race(
         client.post(f"{URL}/updates", json={"body": body}, headers=bearer)
     assert changes(socket_client) == []
     second, first = held[1], held[0]
-    relay.deliver(second)  # ...and the later one arrives first
-    relay.deliver(first)
+    with app.app_context():
+        relay.deliver(second)  # ...and the later one arrives first
+        relay.deliver(first)
     received = changes(socket_client)
     assert [(c["seq"], c["update"]["body"]) for c in received] == [(1, "first"), (2, "second")]
     assert received[0] == first  # the missing one was read from the change log, unchanged
@@ -235,8 +243,6 @@ def test_a_reader_joining_behind_the_room_catches_everyone_up_once(
     app, client, bearer, story, monkeypatch
 ):
     """A late broadcast cannot slip between a new reader's catch-up and its live stream."""
-    from liveblog.relay import relay
-
     early = socketio.test_client(app, flask_test_client=client)
     subscribe(early, since=0)
     held: list[dict] = []
@@ -244,9 +250,12 @@ def test_a_reader_joining_behind_the_room_catches_everyone_up_once(
     for body in ("one", "two"):
         client.post(f"{URL}/updates", json={"body": body}, headers=bearer)
     late = socketio.test_client(app, flask_test_client=client)
-    assert subscribe(late, since=0) == {"ok": True, "seq": 2}
-    for change in held:  # the lagging broadcasts finally arrive: already delivered, dropped
-        relay.deliver(change)
+    # The room is still at 0 (its broadcasts are late): the reader joins it there, without
+    # reading the log, and gets 1 and 2 with the room.
+    assert subscribe(late, since=0) == {"ok": True, "seq": 0}
+    with app.app_context():
+        for change in held:  # the lagging broadcasts finally arrive: already delivered, dropped
+            relay.deliver(change)
     assert [c["seq"] for c in changes(late)] == [1, 2]
     assert [c["seq"] for c in changes(early)] == [1, 2]
     early.disconnect()
@@ -273,8 +282,6 @@ def test_a_connection_is_not_replayed_twice_nor_follows_too_many(
 
 def test_catch_up_comes_before_what_the_room_is_missing(app, client, bearer, story, monkeypatch):
     """A reader from seq 0 joins a room that has had 1 but not yet 2: it gets 1, then 2."""
-    from liveblog.relay import relay
-
     early = socketio.test_client(app, flask_test_client=client)
     subscribe(early, since=0)
     client.post(f"{URL}/updates", json={"body": "one"}, headers=bearer)  # delivered live
@@ -283,8 +290,46 @@ def test_catch_up_comes_before_what_the_room_is_missing(app, client, bearer, sto
     client.post(f"{URL}/updates", json={"body": "two"}, headers=bearer)  # broadcast lags
     late = socketio.test_client(app, flask_test_client=client)
     assert subscribe(late, since=0) == {"ok": True, "seq": 2}
-    relay.deliver(held[0])
+    with app.app_context():
+        relay.deliver(held[0])
     assert [c["seq"] for c in changes(late)] == [1, 2]
     assert [c["seq"] for c in changes(early)] == [1, 2]
     early.disconnect()
     late.disconnect()
+
+
+def test_the_editors_request_does_not_wait_for_the_broadcast(
+    app, client, bearer, story, socket_client, monkeypatch
+):
+    """The POST answers before its change is sent to readers: the audience is not its cost."""
+    from liveblog.relay import RelayState
+
+    assert subscribe(socket_client, since=0)["ok"] is True
+    released, sent = threading.Event(), threading.Event()
+    emit = RelayState._emit_to_room
+
+    def held_emit(self, change):
+        released.wait(10)  # in the request, this would hold the POST for the whole wait
+        emit(self, change)
+        sent.set()
+
+    monkeypatch.setattr(RelayState, "_emit_to_room", held_emit)
+    response = client.post(f"{URL}/updates", json={"body": "Live"}, headers=bearer)
+    assert response.status_code == 201
+    assert not sent.is_set()  # answered while the broadcast was still waiting
+    released.set()
+    assert [c["seq"] for c in changes(socket_client)] == [1]
+
+
+def test_socket_state_belongs_to_its_app(app, story, socket_client, tmp_path):
+    """Each app keeps what its connections follow; another app (a test's) starts empty."""
+    from liveblog import create_app
+    from tests.conftest import app_config
+
+    assert subscribe(socket_client, since=0)["ok"] is True
+    assert list(app.extensions[realtime.EXTENSION].following.values()) == [{"election-night"}]
+    other = create_app(app_config(f"sqlite:///{tmp_path / 'other.sqlite'}"))
+    assert other.extensions[realtime.EXTENSION].following == {}
+    assert other.extensions["liveblog.relay"].stories == {}
+    with other.app_context():
+        assert realtime.reader_count("election-night") == 0
