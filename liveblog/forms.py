@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -35,3 +42,11 @@ class UpdateForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     """Buttons that only need their CSRF token: end a story, reopen it, log out."""
+
+
+class TokenForm(FlaskForm):
+    """A new API token; left empty, it never expires."""
+
+    expires_in_days = IntegerField(
+        "Expires after (days, optional)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    )

@@ -16,6 +16,7 @@ from .extensions import db, socketio
 from .models import Article, Change
 from .presence import presence
 from .relay import relay, room
+from .security import clip
 
 READERS_INTERVAL = 1.0
 MAX_SUBSCRIPTIONS = 10
@@ -68,7 +69,7 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     slug, since = parsed
     article = Article.by_slug(slug)
     if article is None:
-        return _refuse(f"no story has the slug {slug!r}")
+        return _refuse(f"no story has the slug {clip(slug)!r}")
     if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
         return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
     following = _following.get(request.sid, set())

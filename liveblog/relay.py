@@ -25,6 +25,7 @@ from typing import Any
 import redis
 from flask import Flask, has_app_context
 
+from . import metrics
 from .extensions import db, socketio
 from .models import Article, Change
 
@@ -116,6 +117,7 @@ class Relay:
     def _emit_to_room(self, change: Payload) -> None:
         # ignore_queue: only this process's readers; every process has its own relay.
         socketio.emit("change", change, to=room(change["article"]), ignore_queue=True)
+        metrics.changes_delivered(change)
 
     def _between(self, slug: str, low: int, high: int) -> list[Payload]:
         """The logged changes with low < seq < high, oldest first (at most MAX_CATCH_UP).
