@@ -9,7 +9,7 @@ SOCKETIO_CLIENT_VERSION := 4.8.4
 SOCKETIO_CLIENT_SHA256 := d5d79a35039e860b32bdef4795528b05c2f788d4b2d9dacc913120e2878f7b3f
 SOCKETIO_CLIENT := static/vendor/socket.io.min.js
 
-.PHONY: install install-test run test lint format bench clean
+.PHONY: install install-test run serve test lint format audit bench clean
 
 install: $(VENV)/.installed $(SOCKETIO_CLIENT)
 
@@ -41,6 +41,12 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
 	$(BIN)/python app.py
+
+# Production: migrate (one process at a time), then gunicorn with one gevent-websocket
+# worker; deploy/gunicorn.conf.py says why one, and deploy/README how to run several.
+serve: install
+	$(FLASK) schema-upgrade
+	exec $(BIN)/gunicorn --config deploy/gunicorn.conf.py
 
 lint: install-test
 	$(BIN)/ruff check .
