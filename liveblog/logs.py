@@ -79,6 +79,18 @@ class AccessLog:
 
         try:
             body = self.app(environ, start)
+        except ValueError as error:
+            if "wsgi.websocket" not in environ:
+                _log_request(environ, "500")
+                raise
+            # Engine.IO could not decode a WebSocket frame, which ends the connection: one
+            # line for it, not a traceback.
+            socket_log.warning(
+                "malformed Engine.IO packet from %s (%s); connection closed",
+                environ.get("REMOTE_ADDR"), clip(str(error)),
+            )  # fmt: skip
+            _log_request(environ, "400")
+            return []
         except BaseException:
             _log_request(environ, "500")
             raise
