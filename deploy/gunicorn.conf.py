@@ -35,3 +35,28 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # process on the machine; these processes are managed by signals (systemd, deploy/README).
 control_socket_disable = True
 proc_name = f"liveblog:{os.environ.get('PORT', '5000')}"
+
+if os.environ.get("LOG_FORMAT") == "json":
+    # gunicorn's own lines (start, stop, worker restarts) as JSON too, like the application's.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        },
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level"},
+            },
+        },
+    }

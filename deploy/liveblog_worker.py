@@ -1,7 +1,8 @@
 """The production server's worker: gevent-websocket under gunicorn, with two additions.
 
-`make serve` runs gunicorn with this worker (deploy/gunicorn.conf.py names it). It is gevent-websocket's
-own `GeventWebSocketWorker`, which serves WebSockets and long-polling from greenlets, plus:
+`make serve` runs gunicorn with this worker (deploy/gunicorn.conf.py names it). It is
+gevent-websocket's own `GeventWebSocketWorker`, which serves WebSockets and long-polling
+from greenlets, plus:
 
 - Timeouts for HTTP connections. gevent's server waits for ever on a client that opens a
   connection and sends nothing, or sends its request a byte at a time, and each such
@@ -21,7 +22,6 @@ own `GeventWebSocketWorker`, which serves WebSockets and long-polling from green
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 import gevent
@@ -57,7 +57,7 @@ class TimedHandler(WebSocketHandler):
 
     def read_requestline(self) -> str:
         # Waiting for a request: a new connection or a kept-alive one may idle this long.
-        with gevent.Timeout(self.keepalive_timeout, socket.timeout("idle connection")):
+        with gevent.Timeout(self.keepalive_timeout, TimeoutError("idle connection")):
             first = self.rfile.readline(1)
         if not first:
             return ""
@@ -68,7 +68,7 @@ class TimedHandler(WebSocketHandler):
         try:
             rest = self.rfile.readline(MAX_REQUEST_LINE - 1)
         except SlowRequest as error:  # gevent closes quietly on a socket error here
-            raise socket.timeout(str(error)) from None
+            raise TimeoutError(str(error)) from None
         return (first + rest).decode("latin-1")
 
     def read_request(self, raw_requestline: str) -> Any:

@@ -81,8 +81,10 @@ def load_demo(if_empty: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from .backup import backup
     from .schema import schema_upgrade
 
     app.cli.add_command(editor_cli)
     app.cli.add_command(load_demo)
     app.cli.add_command(schema_upgrade)
+    app.cli.add_command(backup)
