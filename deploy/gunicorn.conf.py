@@ -41,7 +41,7 @@ if os.environ.get("LOG_FORMAT") == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "root": {"level": "INFO", "handlers": []},
+        "root": {"level": "WARNING", "handlers": []},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
         },

@@ -30,6 +30,7 @@ from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
 
 REQUEST_TIMEOUT = float(os.environ.get("HTTP_TIMEOUT") or 30)
+SHUTDOWN_IDLE = 0.1  # seconds a kept-alive connection waits for a request while stopping
 
 
 class SlowRequest(ValueError):
@@ -41,9 +42,11 @@ class TimedHandler(WebSocketHandler):
 
     keepalive_timeout = 5.0  # replaced by gunicorn's `keepalive` when the worker starts
     request_timeout = REQUEST_TIMEOUT
+    stopping = False  # set on SIGTERM: answer what has come, then close
     _deadline: gevent.Timeout | None = None
 
     def handle(self) -> None:
+        self._served = 0
         # Every read and write on this connection must make progress within the timeout.
         self.socket.settimeout(self.request_timeout)
         super().handle()
@@ -56,8 +59,10 @@ class TimedHandler(WebSocketHandler):
                 self._deadline.close()
 
     def read_requestline(self) -> str:
-        # Waiting for a request: a new connection or a kept-alive one may idle this long.
-        with gevent.Timeout(self.keepalive_timeout, TimeoutError("idle connection")):
+        # Waiting for a request: a new connection or a kept-alive one may idle this long,
+        # except that through a shutdown a kept-alive one is not kept waiting.
+        idle = SHUTDOWN_IDLE if self.stopping and self._served else self.keepalive_timeout
+        with gevent.Timeout(idle, TimeoutError("idle connection")):
             first = self.rfile.readline(1)
         if not first:
             return ""
@@ -73,10 +78,18 @@ class TimedHandler(WebSocketHandler):
 
     def read_request(self, raw_requestline: str) -> Any:
         try:
-            return super().read_request(raw_requestline)
+            result = super().read_request(raw_requestline)
         finally:
             if self._deadline is not None:
                 self._deadline.close()  # the application's own time is not limited here
+        self._served += 1
+        return result
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        if self.stopping and not status.startswith("101"):
+            # Tell the client not to send another request on this connection.
+            headers = [*headers, ("Connection", "close")]
+        return super().start_response(status, headers, exc_info)
 
 
 class Worker(GeventWebSocketWorker):
@@ -88,6 +101,7 @@ class Worker(GeventWebSocketWorker):
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)  # run() closes the listeners within a second
+        TimedHandler.stopping = True
         gevent.spawn(self._close_sockets_when_not_listening)
 
     def _close_sockets_when_not_listening(self) -> None:

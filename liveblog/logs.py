@@ -27,6 +27,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = ["asctime", "levelname", "name", "message"]
 # Libraries that log through their own handlers unless told otherwise.
 LIBRARY_LOGGERS = ("engineio.server", "socketio.server")
+# The server's own access lines would repeat the application's (AccessLog below).
+SERVER_ACCESS_LOGGERS = ("geventwebsocket.handler",)
 # Marks the handler installed here, so a second app in one process replaces it.
 HANDLER_NAME = "liveblog"
 STARTED = "liveblog.started"  # environ key: when the request reached the application
@@ -57,6 +59,8 @@ def init_middleware(app: Flask) -> None:
         library = logging.getLogger(name)
         # Engine.IO and Socket.IO add a plain handler of their own; one format is wanted.
         library.handlers = [h for h in library.handlers if type(h) is not logging.StreamHandler]
+    for name in SERVER_ACCESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     from .extensions import socketio
 
     watch_sockets(socketio.server.eio)

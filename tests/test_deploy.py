@@ -67,8 +67,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT, what: str =
 
 def answers(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:  # not listening yet, or its worker still starting
         return False
 
 
@@ -427,10 +427,15 @@ def test_the_shipped_config_passes_nginx_t(tmp_path):
     assert "syntax is ok" in result.stderr
 
 
-def test_both_processes_migrated_once(deployment):
-    logs = [backend.log() for backend in deployment.backends]
-    assert all("Traceback" not in log for log in logs)
+def test_both_processes_migrated_once_and_log_json(deployment):
     assert answers(deployment.nginx.url + "/readyz")
+    for backend in deployment.backends:
+        lines = [line for line in backend.log().splitlines() if line.strip()]
+        # LOG_FORMAT=json: every line a JSON object, gunicorn's own included.
+        records = [json.loads(line) for line in lines]
+        names = {record["name"] for record in records}
+        assert {"gunicorn.error", "liveblog.access"} <= names, names
+        assert "geventwebsocket.handler" not in names  # no second access line per request
 
 
 def test_pages_files_and_probes_through_nginx(deployment):
