@@ -46,11 +46,11 @@ def changes_delivered(change: dict[str, Any]) -> None:
     DELIVERIES.inc(_room_size(f"article:{change['article']}"))
 
 
-def observe_post_to_broadcast() -> None:
-    """Record how long the current write request took to reach its readers."""
+def observe_post_to_broadcast(changes: list[dict[str, Any]]) -> None:
+    """Record how long the current write request took to hand its changes to the readers."""
     from .logs import STARTED
 
-    if has_request_context() and STARTED in request.environ:
+    if changes and has_request_context() and STARTED in request.environ:
         POST_TO_BROADCAST.observe(time.perf_counter() - request.environ[STARTED])
 
 

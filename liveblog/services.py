@@ -158,8 +158,7 @@ def _transaction() -> Iterator[list[dict[str, Any]]]:
             current_app.logger.exception(
                 "committed change %s could not be broadcast", change["seq"]
             )
-    if outbox:  # the time from the request to its changes reaching readers
-        metrics.observe_post_to_broadcast()
+    metrics.observe_post_to_broadcast(outbox)
 
 
 def _next_seq(article: Article) -> int:
