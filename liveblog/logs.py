@@ -11,7 +11,9 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import parse_qs
 
 from flask import Flask
 from pythonjsonlogger.json import JsonFormatter
@@ -32,6 +34,8 @@ SERVER_ACCESS_LOGGERS = ("geventwebsocket.handler",)
 # Marks the handler installed here, so a second app in one process replaces it.
 HANDLER_NAME = "liveblog"
 STARTED = "liveblog.started"  # environ key: when the request reached the application
+# The request being handled in this greenlet (or thread), for log records made without it.
+_current_request: ContextVar[dict[str, Any] | None] = ContextVar("request", default=None)
 
 
 def init_app(app: Flask) -> None:
@@ -64,6 +68,10 @@ def init_middleware(app: Flask) -> None:
     from .extensions import socketio
 
     watch_sockets(socketio.server.eio)
+    engineio_log = logging.getLogger("engineio.server")
+    for old in [f for f in engineio_log.filters if isinstance(f, UndecodablePosts)]:
+        engineio_log.removeFilter(old)
+    engineio_log.addFilter(UndecodablePosts(socketio.server.eio))
     app.wsgi_app = AccessLog(app.wsgi_app)
 
 
@@ -75,6 +83,7 @@ class AccessLog:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         environ[STARTED] = time.perf_counter()
+        _current_request.set(environ)
         status: list[str] = []
 
         def start(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -167,3 +176,28 @@ def _malformed(eio: Any, sid: str, data: Any, error: Exception) -> None:
         "malformed Socket.IO packet from %s (%s: %s), first was %r; later ones not logged",
         sid, type(error).__name__, clip(str(error)), sample, extra={"sid": sid},
     )  # fmt: skip
+
+
+class UndecodablePosts(logging.Filter):
+    """Engine.IO logs a traceback for every polling POST it cannot decode, and keeps the
+    session: one client could fill the log. Keep the first per connection, as one line."""
+
+    def __init__(self, eio: Any) -> None:
+        super().__init__()
+        self.eio = eio
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "post request handler error" or not record.exc_info:
+            return True
+        environ = _current_request.get() or {}
+        sid = parse_qs(environ.get("QUERY_STRING", "")).get("sid", [""])[0]
+        socket = self.eio.sockets.get(sid)
+        if socket is None or getattr(socket, "liveblog_malformed", False):
+            return False
+        socket.liveblog_malformed = True
+        error = record.exc_info[1]
+        record.msg = "malformed Engine.IO packet from %s (%s: %s); later ones not logged"
+        record.args = (sid, type(error).__name__, clip(str(error)))
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
