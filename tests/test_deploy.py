@@ -169,11 +169,14 @@ def nginx_prefix(base: Path) -> Path:
     media = base / "media"
     media.mkdir()
     (media / "pixel.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
-    (prefix / "static").symlink_to(ROOT / "static")
     (prefix / "media").symlink_to(media)
-    # nginx's workers run as an unprivileged user when it is started as root.
-    for path in (base, prefix, media, media / "pixel.png"):
+    # nginx's workers run as an unprivileged user when it is started as root, and the
+    # checkout may sit where that user cannot read (a clone under /root): static/ is copied
+    # here rather than linked as deploy/README links it.
+    shutil.copytree(ROOT / "static", prefix / "static")
+    for path in (base, prefix, media, *prefix.joinpath("static").rglob("*")):
         path.chmod(0o755)
+    (media / "pixel.png").chmod(0o644)
     return prefix
 
 
@@ -353,6 +356,7 @@ class LiveReader(WireReader):
         self.slug: str | None = None
         self.reasons: list[str] = []
         self.problems: list[str] = []
+        self.leaving = False
         self.subscribed = threading.Event()
         self.on("connect", self._resubscribe)
         self.on("disconnect", self._on_disconnect)
@@ -387,12 +391,15 @@ class LiveReader(WireReader):
 
     def _reconnect_like_a_browser(self) -> None:
         deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.leaving and not self.connected:
             try:
                 self.connect(self.url, transports=[self.transport], wait_timeout=TIMEOUT)
-                return
             except (socketio.exceptions.ConnectionError, ValueError):
                 time.sleep(0.1)  # not yet fully disconnected, or nobody answering yet
+
+    def disconnect(self) -> None:
+        self.leaving = True  # and no reconnecting after this
+        super().disconnect()
 
     def seqs(self) -> list[int]:
         return [change["seq"] for change in self.changes()]
