@@ -391,9 +391,10 @@ class LiveReader(WireReader):
 
     def _reconnect_like_a_browser(self) -> None:
         deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline and not self.leaving and not self.connected:
+        while time.monotonic() < deadline and not self.leaving:
             try:
                 self.connect(self.url, transports=[self.transport], wait_timeout=TIMEOUT)
+                return
             except (socketio.exceptions.ConnectionError, ValueError):
                 time.sleep(0.1)  # not yet fully disconnected, or nobody answering yet
 
