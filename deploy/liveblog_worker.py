@@ -10,7 +10,8 @@ from greenlets, plus:
   process stops accepting anyone. Here a connection must send each request's line and headers
   within REQUEST_TIMEOUT, may sit idle between requests for KEEPALIVE_TIMEOUT (gunicorn's
   `keepalive`), and every read and write of a request's body and response must progress
-  within REQUEST_TIMEOUT. Engine.IO sets its own, longer timeout on WebSockets.
+  within REQUEST_TIMEOUT. Engine.IO sets its own, longer timeout on WebSockets. A request
+  that is still running at REQUEST_DEADLINE is cut off (503), WebSockets aside.
 - A graceful stop that readers notice at once. On SIGTERM gunicorn stops accepting and then
   waits for open connections to end, but a reader's socket never ends by itself: it would be
   cut at `graceful_timeout`, and readers would learn of it only from a ping timeout. Here,
@@ -21,6 +22,7 @@ from greenlets, plus:
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -30,6 +32,11 @@ from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
 
 REQUEST_TIMEOUT = float(os.environ.get("HTTP_TIMEOUT") or 30)
+# A whole request, WebSockets aside: far past Engine.IO's 25-second long-polls. A request
+# can otherwise wait for ever inside the application (Engine.IO's own handling of some
+# malformed polling POSTs does), each holding one of the process's connection slots.
+REQUEST_DEADLINE = float(os.environ.get("REQUEST_DEADLINE") or 60)
+access_log = logging.getLogger("liveblog.access")
 SHUTDOWN_IDLE = 0.1  # seconds a kept-alive connection waits for a request while stopping
 
 
@@ -37,11 +44,16 @@ class SlowRequest(ValueError):
     """A request whose line and headers did not arrive in time (gevent answers it 400)."""
 
 
+class Overrun(Exception):
+    """A request still running at REQUEST_DEADLINE."""
+
+
 class TimedHandler(WebSocketHandler):
     """gevent-websocket's handler, with deadlines on what a client must send."""
 
     keepalive_timeout = 5.0  # replaced by gunicorn's `keepalive` when the worker starts
     request_timeout = REQUEST_TIMEOUT
+    request_deadline = REQUEST_DEADLINE
     stopping = False  # set on SIGTERM: answer what has come, then close
     _deadline: gevent.Timeout | None = None
 
@@ -84,6 +96,26 @@ class TimedHandler(WebSocketHandler):
                 self._deadline.close()  # the application's own time is not limited here
         self._served += 1
         return result
+
+    def run_application(self) -> None:
+        if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            super().run_application()  # a reader's socket lasts as long as it is read
+            return
+        deadline = gevent.Timeout.start_new(self.request_deadline, Overrun)
+        try:
+            super().run_application()
+        except Overrun:
+            self.close_connection = True
+            access_log.warning(
+                "%s %s overran its %ss deadline; connection closed",
+                self.environ.get("REQUEST_METHOD"), self.environ.get("PATH_INFO"),
+                self.request_deadline,
+            )  # fmt: skip
+            if not self.headers_sent:
+                self.start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                self.write(b"The server took too long to answer.\n")
+        finally:
+            deadline.close()
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
         if self.stopping and not status.startswith("101"):

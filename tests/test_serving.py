@@ -7,6 +7,7 @@ slots, and once they are all taken nobody else is answered.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -36,6 +37,7 @@ def server(tmp_path: Path) -> Iterator[Backend]:
         "HTTP_TIMEOUT": "2",
         "KEEPALIVE_TIMEOUT": "1",
         "WORKER_CONNECTIONS": str(SLOTS),
+        "REQUEST_DEADLINE": "3",
         "LOG_FORMAT": "json",
     }
     backend = Backend("serve", env, tmp_path / "serve.log")
@@ -92,3 +94,28 @@ def test_idle_connections_are_closed(server):
         assert first.startswith(b"HTTP/1.1 200")
         while kept_alive.recv(4096):  # then nothing more is asked: closed after a while
             pass
+
+
+def test_requests_stuck_in_the_application_are_cut_off(server):
+    """Engine.IO answers a polling POST of an unknown packet type by closing the session and
+    waiting, with no end, for a poll that would carry the close; each such request would
+    hold a connection slot for ever."""
+    polling = server.url + "/socket.io/?EIO=4&transport=polling"
+    for _ in range(SLOTS + 2):
+        sid = json.loads(requests.get(polling, timeout=BOUND).text[1:])["sid"]
+        assert requests.post(f"{polling}&sid={sid}", data="40", timeout=BOUND).ok
+        with pytest.raises(requests.Timeout):  # it is not answered...
+            requests.post(f"{polling}&sid={sid}", data="9", timeout=0.5)
+    # ... but cut off at the deadline, so the slots come back for everyone else.
+    answer = requests.get(server.url + "/healthz", timeout=BOUND)
+    assert (answer.status_code, answer.text) == (200, "ok")
+    assert "overran its 3.0s deadline" in server.log()
+
+
+def test_long_polls_within_the_deadline_are_untouched(server):
+    polling = server.url + "/socket.io/?EIO=4&transport=polling"
+    sid = json.loads(requests.get(polling, timeout=BOUND).text[1:])["sid"]
+    assert requests.post(f"{polling}&sid={sid}", data="40", timeout=BOUND).ok
+    connected = requests.get(f"{polling}&sid={sid}", timeout=BOUND)
+    assert connected.status_code == 200 and connected.text.startswith("40")
+    assert "overran" not in server.log()
