@@ -395,7 +395,7 @@ class LiveReader(WireReader):
             try:
                 self.connect(self.url, transports=[self.transport], wait_timeout=TIMEOUT)
                 return
-            except (socketio.exceptions.ConnectionError, ValueError):
+            except (socketio.exceptions.ConnectionError, ValueError, OSError):
                 time.sleep(0.1)  # not yet fully disconnected, or nobody answering yet
 
     def disconnect(self) -> None:
@@ -410,16 +410,17 @@ def readers_on(deployment: Deployment, slug: str, backend: Backend) -> list[Live
     """One polling and one WebSocket reader, through nginx, that land on `backend`."""
     deployment.wait_routed(backend)
     sources = deployment.sources[backend.name]
+    made: list[LiveReader] = []
     try:
-        made = [
-            LiveReader(deployment.nginx.url, sources[0], "polling").start(slug),
-            LiveReader(deployment.nginx.url, sources[1], "websocket").start(slug),
-        ]
+        for source, transport in zip(sources, ("polling", "websocket"), strict=False):
+            made.append(LiveReader(deployment.nginx.url, source, transport))
+            made[-1].start(slug)
+            assert deployment.backend_of(made[-1].eio.sid) is backend, transport
     except AssertionError as error:
+        for reader in made:
+            reader.disconnect()
         logs = {b.name: b.log()[-4000:] for b in deployment.backends}
         raise AssertionError(f"{error}; logs: {logs}") from error
-    for reader in made:
-        assert deployment.backend_of(reader.eio.sid) is backend
     return made
 
 
