@@ -35,8 +35,8 @@ login_manager.login_message = "Sign in to edit stories."
 def load_editor(session_id: str) -> Editor | None:
     """The editor a session names, while that session has not been ended by a logout."""
     editor_id, _, version = session_id.partition(":")
-    well_formed = editor_id.isdigit() and len(editor_id) <= 10 and version.isdigit()
-    if not well_formed or int(editor_id) > services.MAX_ID:
+    well_formed = session_id.isascii() and editor_id.isdigit() and version.isdigit()
+    if not well_formed or len(editor_id) > 10 or int(editor_id) > services.MAX_ID:
         return None  # malformed, or a session from before session versions
     editor = db.session.get(Editor, int(editor_id))
     return editor if editor is not None and str(editor.session_version) == version else None
