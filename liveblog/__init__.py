@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, connections, transport
+from . import config, connections, logs, transport
 from .extensions import csrf, db, limiter, login_manager, migrate, socketio
 
 
@@ -20,12 +20,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder="../static",
     )
     config.load(app, test_config)
-    if hops := app.config["TRUSTED_PROXIES"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    logs.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_middleware(app)
     return app
 
 
@@ -80,13 +80,15 @@ def _tune_sqlite(engine: sa.Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, editor, reader, security
+    from . import api, editor, health, metrics, reader, tokens
 
     app.register_blueprint(reader.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(tokens.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with cookies
-    security.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -99,3 +101,13 @@ def register_commands(app: Flask) -> None:
     from . import cli
 
     cli.init_app(app)
+
+
+def register_middleware(app: Flask) -> None:
+    """Around everything, Socket.IO included: its requests get logs, headers and addresses too."""
+    from . import security
+
+    logs.init_middleware(app)
+    security.init_app(app)
+    if hops := app.config["TRUSTED_PROXIES"]:  # outermost, so every layer sees the client
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, request
 
-from . import services
+from . import services, tokens
 from .extensions import configured_limit, limiter
 from .models import ApiToken, Article
 from .services import MAX_ID
@@ -17,6 +18,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 write_limit = configured_limit("WRITE_RATE_LIMIT")
 
 MAX_PAGE = 200
+CHANGES_BATCH = 50  # changes read from the database at a time when answering /changes
 
 
 def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,12 +26,13 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        editor = ApiToken.editor_for(token.strip()) if scheme.lower() == "bearer" else None
-        if editor is None:
+        secret = tokens.bearer_token()
+        token = ApiToken.find(secret) if secret else None  # revoked and expired: not found
+        if token is None:
             abort(401, "Send a valid API token as 'Authorization: Bearer <token>' "
                   "(make one with: flask --app app editor token NAME).")  # fmt: skip
-        g.editor = editor
+        tokens.touch(token)
+        g.editor = token.editor
         return view(*args, **kwargs)
 
     return wrapper
@@ -96,11 +99,34 @@ def list_updates(slug: str):
 def list_changes(slug: str):
     story = services.get_article(slug)
     since = int_arg("since", 0)
-    limit = current_app.config["MAX_CATCH_UP"]
-    changes = story.changes_since(since, limit=limit)
-    # `more`: the answer stopped at the limit; ask again from the last seq it holds.
-    more = len(changes) == limit and changes[-1].seq < story.seq
-    return {"seq": story.seq, "changes": [change.payload for change in changes], "more": more}
+    payloads = _changes_within(
+        story, since, current_app.config["MAX_CATCH_UP"], current_app.config["MAX_CHANGES_BYTES"]
+    )
+    # `more`: the answer stopped at a limit before the story's latest; ask again from the
+    # last seq it holds.
+    more = bool(payloads) and payloads[-1]["seq"] < story.seq
+    return {"seq": story.seq, "changes": payloads, "more": more}
+
+
+def _changes_within(story: Article, since: int, count: int, size: int) -> list[dict[str, Any]]:
+    """The changes after `since`, oldest first, at most `count` of them and `size` bytes of
+    JSON (but always the first, whatever its size, so a client can always move on).
+
+    Read a few at a time, so a story of large changes is never loaded whole to answer.
+    """
+    payloads: list[dict[str, Any]] = []
+    used = 0
+    while len(payloads) < count:
+        batch = story.changes_since(since, limit=min(CHANGES_BATCH, count - len(payloads)))
+        for change in batch:
+            used += len(json.dumps(change.payload, separators=(",", ":")))
+            if payloads and used > size:
+                return payloads
+            payloads.append(change.payload)
+            since = change.seq
+        if len(batch) < CHANGES_BATCH:
+            break
+    return payloads
 
 
 @bp.post("/articles/<slug>/updates")

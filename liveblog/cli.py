@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from . import demo, services
+from . import demo, services, tokens
 from .extensions import db
-from .models import Article, Editor
+from .models import Article, Editor, iso
 
 editor_cli = AppGroup("editor", help="Manage editor accounts.")
 
@@ -42,9 +42,31 @@ def create_editor(name: str, password_stdin: bool, admin: bool) -> None:
 
 @editor_cli.command("token")
 @click.argument("name")
-def make_token(name: str) -> None:
+@click.option(
+    "--expires-in-days", type=click.IntRange(1, 3650), help="Stop working after this many days."
+)
+def make_token(name: str, expires_in_days: int | None) -> None:
     """Print a new API token for an editor (only the token, on standard output)."""
-    click.echo(services.issue_token(_editor(name)))
+    click.echo(tokens.issue(_editor(name), expires_in_days))
+
+
+@editor_cli.command("tokens")
+@click.argument("name")
+def list_tokens(name: str) -> None:
+    """List an editor's API tokens: id, created, last used, expires (never the secrets)."""
+    click.echo("id\tcreated\tlast used\texpires")
+    for token in tokens.listing(_editor(name)):
+        fields = (token.created_at, token.last_used_at, token.expires_at)
+        click.echo("\t".join([str(token.id), *(iso(moment) or "never" for moment in fields)]))
+
+
+@editor_cli.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, services.MAX_ID))
+def revoke_token(token_id: int) -> None:
+    """Revoke an API token at once, by the id `editor tokens` shows."""
+    if not tokens.revoke(token_id):
+        raise click.ClickException(f"no token has the id {token_id}")
+    click.echo(f"Token {token_id} revoked.", err=True)
 
 
 @click.command("demo")
@@ -60,5 +82,10 @@ def load_demo(if_empty: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from .backup import backup
+    from .schema import schema_upgrade
+
     app.cli.add_command(editor_cli)
     app.cli.add_command(load_demo)
+    app.cli.add_command(schema_upgrade)
+    app.cli.add_command(backup)

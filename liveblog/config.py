@@ -36,6 +36,10 @@ def _int_env(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _flag_env(name: str) -> bool:
+    return os.environ.get(name, "0").lower() not in ("0", "false", "no", "")
+
+
 def _database_url(url: str | None, instance: Path) -> str:
     """The SQLAlchemy URL; a bare postgres:// or postgresql:// one means the psycopg 3 driver."""
     if not url:
@@ -109,6 +113,19 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         MAX_QUEUED_BYTES=_int_env("MAX_QUEUED_BYTES", 1024 * 1024),
         # Socket.IO connections one client address may hold open (0: no cap).
         MAX_CONNECTIONS_PER_ADDRESS=_int_env("MAX_CONNECTIONS_PER_ADDRESS", 300),
+        # Failed sign-ins per account, whatever the address: guessing one editor's password
+        # from many addresses is slowed down too. Successful sign-ins are never counted.
+        LOGIN_ACCOUNT_RATE_LIMIT=os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per 10 minutes"),
+        # Behind TLS: cookies only over HTTPS, and browsers told to use nothing else (HSTS).
+        SESSION_COOKIE_SECURE=_flag_env("SESSION_COOKIE_SECURE"),
+        REMEMBER_COOKIE_SECURE=_flag_env("SESSION_COOKIE_SECURE"),
+        LOG_FORMAT=os.environ.get("LOG_FORMAT", "text"),
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO"),
+        # /metrics answers 404 unless this is on: it tells about the audience and the load.
+        METRICS_ENABLED=_flag_env("METRICS_ENABLED"),
+        # One answer of the changes API holds at most this many bytes of changes (at least
+        # one change, whatever its size); `more` says to ask again from the last one.
+        MAX_CHANGES_BYTES=_int_env("MAX_CHANGES_BYTES", 1024 * 1024),
     )
     if test_config:
         app.config.from_mapping(test_config)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from functools import wraps
+from functools import cache, wraps
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import changes, services
 from .extensions import configured_limit, db, limiter, login_manager
@@ -36,10 +38,16 @@ login_manager.login_message = "Sign in to edit stories."
 
 
 @login_manager.user_loader
-def load_editor(editor_id: str) -> Editor | None:
-    """A disabled editor's session stops here, on the very next request."""
-    editor = db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
-    return editor if editor is not None and editor.is_active else None
+def load_editor(session_id: str) -> Editor | None:
+    """The editor a session names, while that session has not been ended by a logout."""
+    editor_id, _, version = session_id.partition(":")
+    well_formed = session_id.isascii() and editor_id.isdigit() and version.isdigit()
+    if not well_formed or len(editor_id) > 10 or int(editor_id) > services.MAX_ID:
+        return None  # malformed, or a session from before session versions
+    editor = db.session.get(Editor, int(editor_id))
+    if editor is None or not editor.is_active:  # a disabled editor stops here, at once
+        return None
+    return editor if str(editor.session_version) == version else None
 
 
 @login_manager.unauthorized_handler
@@ -65,13 +73,43 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _login_account() -> str:
+    """The account a sign-in attempt is for: failures are also counted per account."""
+    return "login-account:" + (request.form.get("username") or "").strip().casefold()[:64]
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def _password_matches(editor: Editor | None, password: str) -> bool:
+    """Hash the password even for an unknown name, so timing does not tell which names exist."""
+    if editor is None:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return editor.check_password(password)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(configured_limit("LOGIN_RATE_LIMIT"), methods=["POST"])
+# Only failed attempts count (a newsroom behind one address signs in freely), per address
+# and per account; once either is spent, every attempt is refused until it recovers.
+@limiter.limit(configured_limit("LOGIN_RATE_LIMIT"), methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    configured_limit("LOGIN_ACCOUNT_RATE_LIMIT"),
+    methods=["POST"],
+    key_func=_login_account,
+    deduct_when=_failed,
+)
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if form.validate_on_submit():
         editor = db.session.scalar(sa.select(Editor).where(Editor.username == form.username.data))
-        if editor and editor.is_active and editor.check_password(form.password.data):
+        if _password_matches(editor, form.password.data) and editor.is_active:
             login_user(editor)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append("That username and password do not match.")
@@ -81,6 +119,14 @@ def login() -> Response | tuple[str, int] | str:
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Ends the session on the server too: a copy of the cookie no longer signs in."""
+    if current_user.is_authenticated:
+        db.session.execute(
+            sa.update(Editor)
+            .where(Editor.id == current_user.id)
+            .values(session_version=Editor.session_version + 1)
+        )
+        db.session.commit()
     logout_user()
     return redirect(url_for("reader.index"))
 

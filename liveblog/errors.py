@@ -6,7 +6,12 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .security import clip
 from .services import ServiceError
+
+# A refusal quotes what was asked for; a client must not get back (or make us log) a
+# megabyte of its own input in it.
+MAX_MESSAGE = 300
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -29,6 +34,7 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, message: str):
+    message = clip(message, MAX_MESSAGE)
     if wants_json():
         return jsonify(error=message), status
     return render_template("error.html", status=status, message=message), status
@@ -46,6 +52,12 @@ def init_app(app: Flask) -> None:
     def _too_large(error: RequestEntityTooLarge):
         limit = app.config["MAX_CONTENT_LENGTH"]
         return error_response(413, f"The request is larger than the {limit:,}-byte limit.")
+
+    @app.errorhandler(UnicodeDecodeError)
+    def _not_utf8(error: UnicodeDecodeError):
+        # Werkzeug decodes the query string when a view first reads it, and a raw byte that
+        # is not UTF-8 fails there: the client's mistake, not ours.
+        return error_response(400, "The address is not valid UTF-8.")
 
     @app.errorhandler(ServiceError)
     def _service(error: ServiceError):

@@ -5,8 +5,24 @@ from __future__ import annotations
 from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
-from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms import (
+    BooleanField,
+    Field,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 
 class ConfigLength:
@@ -101,3 +117,11 @@ class NewEditorForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     """Buttons that only need their CSRF token: end a story, reopen it, log out."""
+
+
+class TokenForm(FlaskForm):
+    """A new API token; left empty, it never expires."""
+
+    expires_in_days = IntegerField(
+        "Expires after (days, optional)", validators=[Optional(), NumberRange(min=1, max=3650)]
+    )

@@ -59,6 +59,13 @@ class Editor(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses sessions of inactive users
         return self.disabled_at is None
 
+    # Part of the id kept in each signed-in session: raising it (on logout) ends every
+    # session made before, even a copied cookie replayed later.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
@@ -75,6 +82,8 @@ class ApiToken(db.Model):
     editor_id: Mapped[int] = mapped_column(sa.ForeignKey("editors.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     editor: Mapped[Editor] = relationship(lazy="joined")
 
@@ -83,8 +92,17 @@ class ApiToken(db.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def editor_for(cls, token: str) -> Editor | None:
+    def find(cls, token: str) -> ApiToken | None:
+        """The unexpired token with this secret, if any (revoked tokens are deleted)."""
         found = db.session.scalar(sa.select(cls).where(cls.token_hash == cls.hash(token)))
+        if found is None or (found.expires_at is not None and found.expires_at <= utcnow()):
+            return None
+        return found
+
+    @classmethod
+    def editor_for(cls, token: str) -> Editor | None:
+        """The editor a token names, unless it has expired or the editor is disabled."""
+        found = cls.find(token)
         return found.editor if found and found.editor.is_active else None
 
 

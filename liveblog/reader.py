@@ -11,8 +11,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -25,11 +23,9 @@ from flask import (
 )
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import pagecache, services
 from .api import int_arg
-from .extensions import db
 from .models import Article, Update, iso, utcnow
 from .security import CONTENT_SECURITY_POLICY
 
@@ -216,31 +212,6 @@ def index() -> str:
     return render_template(
         "reader/index.html", articles=Article.listing(), last=Article.last_updates()
     )
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    """The app answering through the same WSGI stack as the pages, and nothing more."""
-    return Response("ok", mimetype="text/plain")
-
-
-@bp.get("/readyz")
-def readyz() -> Response:
-    """Ready to serve: the database answers, and Redis too when it is configured."""
-    problems = []
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        problems.append(f"database: {type(exc).__name__}")
-    shared = current_app.extensions["liveblog_pages"].redis
-    if shared is not None:
-        try:
-            shared.ping()
-        except redis.RedisError as exc:
-            problems.append(f"redis: {type(exc).__name__}")
-    if problems:
-        return Response("; ".join(problems), status=503, mimetype="text/plain")
-    return Response("ok", mimetype="text/plain")
 
 
 @bp.get("/articles/<slug>")

@@ -17,6 +17,7 @@ from .extensions import db, socketio
 from .models import Article
 from .presence import presence
 from .relay import TooFarBehind, relay, room
+from .security import clip
 
 READERS_INTERVAL = 1.0
 # A big room's count is sent less often, so that counts cost a process at most about this
@@ -125,7 +126,7 @@ def _join_from_log(
     """Join through the database: the story's seq, then the catch-up. A refusal as a dict."""
     article = Article.by_slug(slug)
     if article is None:
-        return _refuse(f"no story has the slug {slug!r}")
+        return _refuse(f"no story has the slug {clip(slug)!r}")
     if since is not None and since > article.seq:  # seqs only grow: safe to check before joining
         return _refuse(f"since {since} is ahead of the story (at {article.seq})", reload=True)
     if slug in following:  # already live on this connection: nothing to replay

@@ -32,6 +32,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from . import metrics
 from .extensions import db, socketio
 from .models import Article
 
@@ -185,6 +186,7 @@ class RelayState:
         self.server.emit(
             "change", change, to=room(change["article"]), namespace="/", ignore_queue=True
         )
+        metrics.changes_delivered(change)
 
     def _between(self, slug: str, low: int, high: int) -> list[Payload]:
         """The logged changes with low < seq < high, oldest first (at most MAX_CATCH_UP).

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import current_app, session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import changes, media
+from . import changes, media, metrics
 from .extensions import db, socketio
 from .models import (
     DRAFT,
@@ -73,9 +73,14 @@ class Conflict(ServiceError):
 # --- validation -------------------------------------------------------------------
 
 
-# Control characters other than tab and newlines, and lone surrogates: PostgreSQL refuses
-# NUL, XML (the Atom feed) refuses the rest, and no person types them.
-UNPRINTABLE_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Control characters other than tab and newlines, lone surrogates, and the noncharacters
+# (U+FFFE, U+FFFF, U+FDD0-U+FDEF and the last two of every plane): PostgreSQL refuses NUL,
+# XML (the Atom feed) refuses or discourages the rest, and no person types them.
+UNPRINTABLE_RE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
 
 
 def _text(value: Any, field: str, limit: int, *, required: bool) -> str | None:
@@ -85,7 +90,9 @@ def _text(value: Any, field: str, limit: int, *, required: bool) -> str | None:
     if not isinstance(value, str):
         raise Invalid(f"{field} must be a string")
     if UNPRINTABLE_RE.search(value):
-        raise Invalid(f"{field} contains control characters; remove them and send it again")
+        raise Invalid(
+            f"{field} contains control characters or noncharacters; remove them and send it again"
+        )
     value = value.strip()
     if not value:
         if required:
@@ -163,6 +170,7 @@ def _transaction() -> Iterator[list[dict[str, Any]]]:
             current_app.logger.exception(
                 "committed change %s could not be broadcast", change["seq"]
             )
+    metrics.observe_post_to_broadcast(outbox)
 
 
 def _next_seq(article: Article) -> int:

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from tests.conftest import skip_unless_ci
 from tests.liveserver import ROOT
 
 
@@ -30,4 +31,6 @@ def test_page_benchmark_smoke():
     assert crowd["arrived"] == crowd["readers"] == 40 and crowd["errors"] == []
     assert crowd["complete"] == 40  # every reader: the page, then every update posted
     assert crowd["updates_posted"] >= 2
-    assert "| story page" in run.stdout or "wrk not found" in run.stdout
+    if "wrk not found" in run.stdout:
+        skip_unless_ci("the page benchmark's request rates need wrk (Debian package: wrk)")
+    assert "| story page" in run.stdout

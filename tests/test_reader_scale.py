@@ -298,17 +298,3 @@ def test_story_queries_are_index_scans(app, editor, story):
                 print(plan)
                 assert re.search(r"ix_updates_(stream|key_events|pinned)", plan), plan
                 assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # no sorting
-
-
-def test_readyz_answers_when_the_database_does(client):
-    response = client.get("/readyz")
-    assert response.status_code == 200 and response.data == b"ok"
-
-
-def test_readyz_names_what_is_not_answering(app, client):
-    # The app's shared cache pointed at a port where no Redis listens. (Not REDIS_URL in the
-    # app's config: that would bind the process-wide Socket.IO server to a message queue.)
-    app.extensions["liveblog_pages"] = PageCache(8, "redis://127.0.0.1:1/0", "test", ttl=30)
-    response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.data.startswith(b"redis: ")
