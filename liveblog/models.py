@@ -93,17 +93,16 @@ class ApiToken(db.Model):
 
     @classmethod
     def find(cls, token: str) -> ApiToken | None:
-        """The unexpired token with this secret, if any (revoked tokens are deleted)."""
+        """The unexpired token with this secret of an active editor (revoked ones are deleted)."""
         found = db.session.scalar(sa.select(cls).where(cls.token_hash == cls.hash(token)))
         if found is None or (found.expires_at is not None and found.expires_at <= utcnow()):
             return None
-        return found
+        return found if found.editor.is_active else None  # a disabled editor's tokens stop
 
     @classmethod
     def editor_for(cls, token: str) -> Editor | None:
-        """The editor a token names, unless it has expired or the editor is disabled."""
         found = cls.find(token)
-        return found.editor if found and found.editor.is_active else None
+        return found.editor if found else None
 
 
 class Article(db.Model):

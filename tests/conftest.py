@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from liveblog import create_app, services
+from liveblog import create_app, services, tokens
 from liveblog.extensions import db, socketio
 from liveblog.models import Editor
 
@@ -108,7 +108,7 @@ def story(app: Flask) -> SimpleNamespace:
 @pytest.fixture
 def token(app: Flask, editor: Editor) -> str:
     with app.app_context():
-        return services.issue_token(db.session.get(Editor, editor.id))
+        return tokens.issue(db.session.get(Editor, editor.id))
 
 
 @pytest.fixture

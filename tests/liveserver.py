@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from liveblog import create_app, services
+from liveblog import create_app, services, tokens
 from liveblog.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def prepare_database(database_url: str) -> str:
         db.drop_all()
         db.create_all()
         editor = services.create_editor(EDITOR, PASSWORD)
-        token = services.issue_token(editor)
+        token = tokens.issue(editor)
         db.session.remove()
         db.engine.dispose()
     return token

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from liveblog import changes, services
 from liveblog.extensions import db, socketio
 from liveblog.models import DRAFT, Article, Editor, Update
+from liveblog.relay import relay
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "election-night"
@@ -49,6 +50,9 @@ def apply(state: dict, change: dict) -> dict:
 
 
 def received(sio) -> list[dict]:
+    """The changes the client has, once the relay has delivered all it was handed."""
+    with sio.app.app_context():
+        relay.drain()
     return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
 
 
