@@ -38,8 +38,9 @@ class ConfigLength:
             raise ValidationError(f"Field cannot be longer than {limit} characters.")
 
 
-class LoginForm(FlaskForm):
-    username = StringField(
+def _username() -> StringField:
+    """The username field, the same on the sign-in form and the admin's new-editor form."""
+    return StringField(
         "Username",
         validators=[
             DataRequired(),
@@ -47,6 +48,10 @@ class LoginForm(FlaskForm):
             Regexp(r"^[^\x00-\x1f\x7f]*$", message="Type the username without control characters."),
         ],
     )
+
+
+class LoginForm(FlaskForm):
+    username = _username()
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
@@ -103,14 +108,7 @@ class FlagForm(FlaskForm):
 
 
 class NewEditorForm(FlaskForm):
-    username = StringField(
-        "Username",
-        validators=[
-            DataRequired(),
-            Length(max=64),
-            Regexp(r"^[^\x00-\x1f\x7f]*$", message="Type the username without control characters."),
-        ],
-    )
+    username = _username()
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=1024)])
     admin = BooleanField("Admin (may create and disable editors)")
 
