@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from liveblog.extensions import socketio
+from tests.test_changes import received
 
 URL = "/api/articles/election-night"
 
@@ -166,9 +167,9 @@ def test_drafts_make_no_change_until_published(app, client, bearer, story):
     draft = post(client, bearer, body="Quiet", draft=True).get_json()
     post(client, bearer, body="Later", publish_at=in_minutes(10))
     client.patch(f"{URL}/updates/{draft['id']}", json={"body": "Still quiet"}, headers=bearer)
-    assert [e for e in sio.get_received() if e["name"] == "change"] == []
+    assert received(sio) == []
     client.patch(f"{URL}/updates/{draft['id']}", json={"status": "published"}, headers=bearer)
-    got = [e["args"][0] for e in sio.get_received() if e["name"] == "change"]
+    got = received(sio)
     assert [(c["type"], c["seq"], c["update"]["body"]) for c in got] == [
         ("created", 1, "Still quiet")
     ]
