@@ -19,7 +19,9 @@ window.liveblogTimes = (() => {
     if (Math.abs(minutes) < 60) return relative.format(minutes, 'minute');
     const hours = Math.round(minutes / 60);
     if (Math.abs(hours) < 24) return relative.format(hours, 'hour');
-    return relative.format(Math.round(hours / 24), 'day');
+    const days = Math.round(hours / 24);
+    // Past a week "1,168 days ago" says less than the date already beside it.
+    return Math.abs(days) <= 7 ? relative.format(days, 'day') : '';
   };
 
   const refresh = (root) => {
