@@ -25,7 +25,11 @@ def _markdown() -> MarkdownIt:
 
 def render_markdown(source: str) -> str:
     """Render and sanitize; markdown-it escapes raw HTML and nh3 removes anything unsafe left."""
-    html = _markdown().render(source)
+    return sanitize(_markdown().render(source))
+
+
+def sanitize(html: str) -> str:
+    """Only what a live blog needs survives: the allowed tags, attributes and URL schemes."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
