@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import psycopg
@@ -32,10 +33,10 @@ def app_config(database_url: str, **overrides) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database of its own for this test run, dropped at the end."""
-    name = f"liveblog_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (its psycopg 3 URL), dropped at the end."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -43,6 +44,13 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test run, dropped at the end."""
+    with fresh_postgres_database("liveblog_test") as url:
+        yield url
 
 
 def _build_app(database_url: str, **overrides) -> Iterator[Flask]:

@@ -25,12 +25,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 import socketio
@@ -38,8 +37,8 @@ from requests.adapters import HTTPAdapter
 
 from liveblog import create_app, services, tokens
 from liveblog.extensions import db
-from tests.conftest import POSTGRES_ADMIN, skip_unless_ci
-from tests.liveserver import ROOT, Api, _die_with_parent, free_port
+from tests.conftest import fresh_postgres_database, skip_unless_ci
+from tests.liveserver import ROOT, Api, _die_with_parent, free_port, wait_for
 from tests.test_live_server import Reader as WireReader
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -53,16 +52,6 @@ pytestmark = pytest.mark.timeout(240)
 
 
 # --- processes -------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 def answers(url: str) -> bool:
@@ -183,14 +172,8 @@ def nginx_prefix(base: Path) -> Path:
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A PostgreSQL database of this module's own, dropped at the end."""
-    name = f"liveblog_deploy_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("liveblog_deploy") as url:
+        yield url
 
 
 def migrate_concurrently(env: dict[str, str], count: int) -> list[subprocess.CompletedProcess]:

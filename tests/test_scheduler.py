@@ -14,7 +14,7 @@ from liveblog import create_app, scheduler, services
 from liveblog.extensions import db
 from liveblog.models import Article, Change, Editor, Update
 from tests.conftest import app_config
-from tests.liveserver import Api, LiveServer, prepare_database
+from tests.liveserver import Api, LiveServer, prepare_database, wait_for
 
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -133,16 +133,6 @@ def test_the_loop_starts_with_the_first_request_unless_testing(tmp_path):
 # --- real server processes --------------------------------------------------------------
 
 
-def wait_until(condition, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
-
 def due_in(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
@@ -161,7 +151,7 @@ def test_a_scheduled_update_survives_a_restart(tmp_path):
     try:
         api = Api(second.url, token)
         requests.get(f"{second.url}/healthz", timeout=10)  # a serving process is up
-        changes = wait_until(lambda: api.changes(slug)["changes"])
+        changes = wait_for(lambda: api.changes(slug)["changes"], timeout=15)
         assert [(c["type"], c["update"]["id"]) for c in changes] == [("created", update["id"])]
         published = datetime.fromisoformat(changes[0]["update"]["published_at"])
         assert published - datetime.fromisoformat(update["publish_at"]) <= timedelta(seconds=5)
@@ -180,7 +170,7 @@ def test_two_processes_publish_each_scheduled_update_once(postgres_url, tmp_path
         ids = [apis[n % 2].post(slug, f"Due {n}", publish_at=due_in(3))["id"] for n in range(6)]
         for server in pair:
             requests.get(f"{server.url}/healthz", timeout=10)
-        wait_until(lambda: len(apis[1].changes(slug)["changes"]) >= 6)
+        wait_for(lambda: len(apis[1].changes(slug)["changes"]) >= 6, timeout=15)
         time.sleep(2)  # two more scheduler rounds in each process: none may publish again
         changes = apis[0].changes(slug)["changes"]
         assert [c["seq"] for c in changes] == list(range(1, 7))
