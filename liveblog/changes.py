@@ -80,7 +80,7 @@ def build(kind: str, article: Article, seq: int, update: Update | None = None) -
     return change
 
 
-def _shape_problems(value: Any, shape: Shape, where: str) -> list[str]:
+def shape_problems(value: Any, shape: Shape, where: str) -> list[str]:
     if not isinstance(value, dict):
         return [f"{where} is not an object"]
     found = [f"{where} lacks {name}" for name in shape if name not in value]
@@ -117,7 +117,7 @@ def problems(change: Any) -> list[str]:
         if name not in change:
             found.append(f"lacks {name}")
         elif isinstance(shape, dict):
-            found += _shape_problems(change[name], shape, name)
+            found += shape_problems(change[name], shape, name)
         elif not _allowed(change[name], shape):
             found.append(f"{name} is {change[name]!r}")
     return found
