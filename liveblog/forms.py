@@ -24,6 +24,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .models import MAX_USERNAME
+
 
 class ConfigLength:
     """At most the app's configured number of characters: the same value the service checks
@@ -44,7 +46,7 @@ def _username() -> StringField:
         "Username",
         validators=[
             DataRequired(),
-            Length(max=64),
+            Length(max=MAX_USERNAME),
             Regexp(r"^[^\x00-\x1f\x7f]*$", message="Type the username without control characters."),
         ],
     )
@@ -56,8 +58,12 @@ class LoginForm(FlaskForm):
 
 
 class ArticleForm(FlaskForm):
-    title = StringField("Headline of the story", validators=[DataRequired(), Length(max=200)])
-    body = TextAreaField("Introduction (Markdown)", validators=[Optional(), Length(max=20_000)])
+    title = StringField(
+        "Headline of the story", validators=[DataRequired(), ConfigLength("MAX_TITLE_CHARS")]
+    )
+    body = TextAreaField(
+        "Introduction (Markdown)", validators=[Optional(), ConfigLength("MAX_BODY_CHARS")]
+    )
 
 
 class UpdateForm(FlaskForm):

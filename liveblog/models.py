@@ -42,11 +42,15 @@ class UTCDateTime(sa.types.TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# The longest username: the column, the service's check and the forms all read this one.
+MAX_USERNAME = 64
+
+
 class Editor(UserMixin, db.Model):
     __tablename__ = "editors"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    username: Mapped[str] = mapped_column(sa.String(MAX_USERNAME), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Admins create and disable editor accounts from /editor/editors.

@@ -22,6 +22,7 @@ from . import changes, media, metrics
 from .extensions import db, socketio
 from .models import (
     DRAFT,
+    MAX_USERNAME,
     PUBLISHED,
     SCHEDULED,
     Article,
@@ -649,7 +650,7 @@ def upload_image(stream: IO[bytes], alt: Any, editor: Editor) -> Media:
 
 
 def create_editor(username: str, password: str, *, admin: bool = False) -> Editor:
-    username = _text(username, "username", 64, required=True)
+    username = _text(username, "username", MAX_USERNAME, required=True)
     if not isinstance(password, str) or len(password) < 8:
         raise Invalid("the password must be at least 8 characters long")
     with _transaction():
