@@ -11,7 +11,7 @@ import time
 from functools import partial
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, session
 
 from .extensions import db, socketio
 from .models import Article
@@ -201,3 +201,18 @@ def _send_count_later(app: Flask, server: Any, state: RealtimeState, slug: str) 
             state.count_pending.discard(slug)
         count = reader_count(slug)
     server.emit("readers", {"article": slug, "count": count}, to=room(slug), namespace="/")
+
+
+def disconnect_editor(editor_id: int) -> None:
+    """Close this process's Socket.IO connections whose session belongs to the editor."""
+    server = socketio.server
+    if server is None:
+        return
+    for eio_sid, environ in list(server.environ.items()):
+        with current_app.request_context(environ):
+            # A signed-in session names "<editor id>:<session version>".
+            if str(session.get("_user_id", "")).partition(":")[0] != str(editor_id):
+                continue
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            server.disconnect(sid, namespace="/")

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app, session
+from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import changes, media, metrics
-from .extensions import db, socketio
+from . import changes, media, metrics, realtime
+from .extensions import db
 from .models import (
     DRAFT,
     MAX_USERNAME,
@@ -671,7 +671,7 @@ def disable_editor(editor: Editor, by: Editor) -> Editor:
         raise Conflict(f"{editor.username} is disabled already")
     with _transaction():
         editor.disabled_at = utcnow()
-    _disconnect_sockets(editor.id)
+    realtime.disconnect_editor(editor.id)
     return editor
 
 
@@ -679,18 +679,3 @@ def enable_editor(editor: Editor) -> Editor:
     with _transaction():
         editor.disabled_at = None
     return editor
-
-
-def _disconnect_sockets(editor_id: int) -> None:
-    """Close this process's Socket.IO connections whose session belongs to the editor."""
-    server = socketio.server
-    if server is None:
-        return
-    for eio_sid, environ in list(server.environ.items()):
-        with current_app.request_context(environ):
-            # A signed-in session names "<editor id>:<session version>".
-            if str(session.get("_user_id", "")).partition(":")[0] != str(editor_id):
-                continue
-        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
-        if sid is not None:
-            server.disconnect(sid, namespace="/")
