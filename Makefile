@@ -98,10 +98,12 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 
 # Fan-out: liveblog against the Node socket.io peer at 1,000 to 15,000 readers, about 3
 # minutes (the peer's socket.io package comes from the npm registry on first use, bench/peer).
-# Then the story page: a 10,000-update story against /healthz with wrk, and a crowd of 5,000.
+# Then the story page: a 10,000-update story against /healthz with wrk, and a crowd of 5,000;
+# and one connection flooding events, against /healthz and a reader's update.
 bench: install-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.flood
 
 clean:
 	rm -rf $(VENV) $(SOCKETIO_CLIENT) $(AXE) .pytest_cache

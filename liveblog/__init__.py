@@ -50,8 +50,16 @@ def register_extensions(app: Flask) -> None:
         max_http_buffer_size=16 * 1024,
         # None: same origin only, so other sites cannot open sockets with a reader's cookies.
         cors_allowed_origins=None,
+        # Events get their tasks from liveblog.connections, which bounds them per connection.
+        async_handlers=False,
     )
-    transport.install(socketio.server.eio, app.config["MAX_QUEUED_BYTES"])
+    # Any frame counts against a WebSocket's allowance, pongs and junk too: twice the events'.
+    transport.install(
+        socketio.server.eio,
+        app.config["MAX_QUEUED_BYTES"],
+        frame_rate=2 * app.config["SOCKET_EVENTS_PER_SECOND"],
+        frame_burst=2 * app.config["SOCKET_EVENTS_BURST"],
+    )
     connections.init_app(app, socketio.server.eio)
     realtime.init_app(app)
     relay.init_app(app)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, request
 
-from . import services, tokens
+from . import changes, services, tokens
 from .extensions import configured_limit, limiter
 from .models import ApiToken, Article
 from .services import MAX_ID
@@ -119,7 +118,7 @@ def _changes_within(story: Article, since: int, count: int, size: int) -> list[d
     while len(payloads) < count:
         batch = story.changes_since(since, limit=min(CHANGES_BATCH, count - len(payloads)))
         for change in batch:
-            used += len(json.dumps(change.payload, separators=(",", ":")))
+            used += changes.wire_size(change.payload)
             if payloads and used > size:
                 return payloads
             payloads.append(change.payload)

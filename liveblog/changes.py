@@ -8,6 +8,7 @@ how a live page silently stops applying changes, so the three are tied together.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import render_template
@@ -121,3 +122,8 @@ def problems(change: Any) -> list[str]:
         elif not _allowed(change[name], shape):
             found.append(f"{name} is {change[name]!r}")
     return found
+
+
+def wire_size(payload: dict[str, Any]) -> int:
+    """The characters (about the bytes) a CHANGE takes as JSON: what the byte caps count."""
+    return len(json.dumps(payload, separators=(",", ":")))

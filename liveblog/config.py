@@ -78,6 +78,8 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         SCHEDULER_INTERVAL=float(os.environ.get("SCHEDULER_INTERVAL") or 1.0),
         # How many missed changes a reconnecting reader is sent before being told to reload.
         MAX_CATCH_UP=1000,
+        # ... and how many bytes of them (as JSON): past either, the page reloads instead.
+        MAX_CATCH_UP_BYTES=_int_env("MAX_CATCH_UP_BYTES", 2 * 1024 * 1024),
         SOCKETIO_ASYNC_MODE=os.environ.get("SOCKETIO_ASYNC_MODE") or None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -113,6 +115,12 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         MAX_QUEUED_BYTES=_int_env("MAX_QUEUED_BYTES", 1024 * 1024),
         # Socket.IO connections one client address may hold open (0: no cap).
         MAX_CONNECTIONS_PER_ADDRESS=_int_env("MAX_CONNECTIONS_PER_ADDRESS", 300),
+        # What one Socket.IO connection may send: a reader sends a connect and one subscribe
+        # per story (at most 10), again after each reconnect. A burst, then a rate a second,
+        # and handlers running or waiting at once; a connection past any of them is closed.
+        SOCKET_EVENTS_BURST=_int_env("SOCKET_EVENTS_BURST", 30),
+        SOCKET_EVENTS_PER_SECOND=_int_env("SOCKET_EVENTS_PER_SECOND", 5),
+        SOCKET_EVENTS_PENDING=_int_env("SOCKET_EVENTS_PENDING", 12),
         # Failed sign-ins per account, whatever the address: guessing one editor's password
         # from many addresses is slowed down too. Successful sign-ins are never counted.
         LOGIN_ACCOUNT_RATE_LIMIT=os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per 10 minutes"),

@@ -141,10 +141,14 @@ def watch_sockets(eio: Any) -> None:
         upgrade = environ.get("HTTP_UPGRADE", "").lower()
         transport = "websocket" if upgrade == "websocket" else "polling"
         fields = {"sid": sid, "remote_addr": environ.get("REMOTE_ADDR"), "transport": transport}
+        accepted = on_connect(sid, environ, *args)
+        if accepted is not None and accepted is not True:
+            # Refused (engine.io's rule): no disconnect will follow, so it is not counted.
+            return accepted
         socket_log.info("socket connect %s from %s (%s)", sid, fields["remote_addr"], transport,
                         extra=fields)  # fmt: skip
         metrics.CONNECTED.inc()
-        return on_connect(sid, environ, *args)
+        return accepted
 
     def disconnected(sid: str, *args: Any) -> Any:
         reason = str(args[0]) if args else "unknown"
@@ -157,7 +161,7 @@ def watch_sockets(eio: Any) -> None:
         try:
             return on_message(sid, data)
         except Exception as error:  # undecodable input; the event handlers catch their own
-            _malformed(eio, sid, data, error)
+            log_malformed(eio, sid, data, error)
             return None
 
     eio.on("connect", connected)
@@ -165,7 +169,7 @@ def watch_sockets(eio: Any) -> None:
     eio.on("disconnect", disconnected)
 
 
-def _malformed(eio: Any, sid: str, data: Any, error: Exception) -> None:
+def log_malformed(eio: Any, sid: str, data: Any, error: Exception) -> None:
     """Log the first malformed packet of a connection, in one line; drop the rest silently."""
     socket = eio.sockets.get(sid)
     if socket is None or getattr(socket, "liveblog_malformed", False):

@@ -142,8 +142,8 @@ def _join_from_log(
             send=partial(_send_change, sid),
             wait_for_room=partial(_wait_for_room, sid),
         )
-    except TooFarBehind:
-        return _refuse(f"more than {current_app.config['MAX_CATCH_UP']} changes were missed", True)
+    except TooFarBehind as behind:
+        return _refuse(str(behind), reload=True)
     except BaseException:
         _leave(sid, slug)  # a refused subscribe follows nothing
         raise

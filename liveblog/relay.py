@@ -32,7 +32,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
-from . import metrics
+from . import changes, metrics
 from .extensions import db, socketio
 from .models import Article
 
@@ -86,6 +86,7 @@ class RelayState:
         self.redis: redis.Redis | None = redis.Redis.from_url(url) if url else None
         self.channel = f"{app.config['REDIS_CHANNEL']}:changes"
         self.catch_up_limit: int = app.config["MAX_CATCH_UP"]
+        self.catch_up_bytes: int = app.config["MAX_CATCH_UP_BYTES"]
         self.stories: dict[str, _Story] = {}
         self.lock = threading.Lock()  # guards `stories` and each story's flags; never held for I/O
         self.listening = False
@@ -217,7 +218,7 @@ class RelayState:
         at = since
         if since is not None:
             if article.seq - since > self.catch_up_limit:
-                raise TooFarBehind
+                raise TooFarBehind(f"more than {self.catch_up_limit} changes were missed")
             at = self._catch_up(article, since, story, send, wait_for_room)
         with self.lock:
             # The room is idle, at the reader's seq and up to date: nothing can be sent to it
@@ -247,7 +248,7 @@ class RelayState:
         Nothing is built whole: a page is read, each change waits for room in the reader's
         queue before it is sent, and the page is dropped before the next is read.
         """
-        at = since
+        at, sent = since, 0
         while True:
             target = max(story.delivered or 0, article.seq)
             if target - at <= HAND_OVER_WITHIN or target - since > self.catch_up_limit:
@@ -256,6 +257,12 @@ class RelayState:
             page = article.changes_since(at, limit=min(CATCH_UP_PAGE, target - at))
             db.session.close()  # no pool connection held while the reader drains
             for change in page:
+                # A reader this far behind in bytes loads the page afresh for less.
+                sent += changes.wire_size(change.payload)
+                if sent > self.catch_up_bytes:
+                    raise TooFarBehind(
+                        f"more than {self.catch_up_bytes} bytes of changes were missed"
+                    )
                 wait_for_room()
                 send(change.payload)
                 at = change.seq

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 from engineio import packet
 from engineio.async_drivers import gevent as engineio_gevent
 from engineio.socket import Socket
@@ -43,6 +44,8 @@ from gevent.hub import Waiter, get_hub
 from gevent.queue import Empty
 from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import Header, WebSocket
+
+from .connections import Allowance
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +195,19 @@ class FramedWebSocket(engineio_gevent.WebSocketWSGI):
     """engine.io's gevent-websocket connection, writing cached frames for text messages."""
 
     frames = FrameCache()
+    # Frames of any kind a client may send: a burst, then a rate (install() sets them).
+    frame_rate = 10.0
+    frame_burst = 60
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         # gevent's socket under the WebSocket: frames are written to it with one send() each.
         self._raw = getattr(environ.get("wsgi.websocket"), "handler", None)
         self._raw = getattr(self._raw, "socket", None)
         connection = getattr(self.app, "__self__", None)  # the engine.io socket being served
+        self._frames = Allowance(self.frame_rate, self.frame_burst)
+        if connection is not None:
+            # How liveblog.connections closes a connection that sends too much.
+            connection.liveblog_hang_up = lambda: self._abort(environ)
         queue = getattr(connection, "queue", None)
         if isinstance(queue, ConnectionQueue) and queue.limit:
             queue.on_overflow = lambda: self._abort(environ)
@@ -208,6 +218,24 @@ class FramedWebSocket(engineio_gevent.WebSocketWSGI):
                 with contextlib.suppress(OSError):
                     self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, queue.limit // 4)
         return super().__call__(environ, start_response)
+
+    def wait(self) -> Any:
+        """The next message the client sent, or None once the connection is closed.
+
+        gevent reads a socket without yielding while it has data, so a client that sends
+        without pause would hold the loop from every other client: each frame gives the loop
+        a turn, and a connection sending frames of any kind faster than its allowance is
+        hung up on (None ends engine.io's reading loop as a closed connection does).
+        """
+        message = super().wait()
+        if message is None:
+            return None
+        if not self._frames.take():
+            logger.warning("closed a WebSocket that sent frames too fast")
+            self._abort(self.environ)
+            return None
+        gevent.sleep(0)
+        return message
 
     def send(self, message: Any) -> None:
         if not isinstance(message, str):
@@ -289,7 +317,9 @@ def background_task(target: Callable, args: Any = (), kwargs: Any = None) -> Any
     return engineio_gevent.Thread(target, list(args), kwargs or {})
 
 
-def install(engineio_server: Any, max_queued_bytes: int) -> bool:
+def install(
+    engineio_server: Any, max_queued_bytes: int, frame_rate: float, frame_burst: int
+) -> bool:
     """Give a gevent engine.io server this module's queue and WebSocket; False if not gevent.
 
     engine.io reads these from the server's driver table each time it makes a connection's
@@ -299,7 +329,8 @@ def install(engineio_server: Any, max_queued_bytes: int) -> bool:
         return False
     table = dict(engineio_server._async)
     table["queue"] = lambda: ConnectionQueue(max_queued_bytes)
-    table["websocket"] = FramedWebSocket
+    limits = {"frame_rate": frame_rate, "frame_burst": frame_burst}
+    table["websocket"] = type("FramedWebSocket", (FramedWebSocket,), limits)
     table["thread"] = background_task
     engineio_server._async = table
     return True

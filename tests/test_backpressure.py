@@ -29,7 +29,10 @@ def big_body(n: int) -> str:
 def capped_server(tmp_path) -> Iterator[tuple[LiveServer, Api]]:
     url = f"sqlite:///{tmp_path / 'live.sqlite'}"
     token = prepare_database(url)
-    server = LiveServer(url, tmp_path / "server.log", MAX_QUEUED_BYTES=str(CAP))
+    # Catch-ups of 8 MB, past the default byte cap on catch-ups, to show they are streamed.
+    server = LiveServer(
+        url, tmp_path / "server.log", MAX_QUEUED_BYTES=str(CAP), MAX_CATCH_UP_BYTES=str(16 << 20)
+    )
     try:
         yield server.start(), Api(server.url, token)
     finally:

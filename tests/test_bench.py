@@ -36,3 +36,12 @@ def test_peer_round_delivers_everything_and_the_table_compares(tmp_path):
     ours, peer = smoke(tmp_path, "gevent-websocket"), smoke(tmp_path, "peer")
     table = report([(ours, peer)])
     assert f"| {READERS * POSTS}/{READERS * POSTS}" in table.replace("  ", " ")
+
+
+def test_the_flood_benchmark_runs_and_sees_the_flooder_closed(capsys):
+    from bench import flood
+
+    flood.main(["--events", "3000", "--after", "0.5"])
+    printed = capsys.readouterr().out
+    assert "flooding connection closed by the server: yes" in printed
+    assert "reader waited" in printed

@@ -126,6 +126,22 @@ def test_too_far_behind_asks_for_a_reload(client, bearer, story, socket_client):
     assert changes(socket_client) == []
 
 
+@pytest.mark.config(MAX_CATCH_UP_BYTES=40_000)
+def test_a_catch_up_past_its_byte_cap_asks_for_a_reload(client, bearer, story, socket_client):
+    """Few changes, but large ones: the cap on bytes holds where the cap on count does not."""
+    for i in range(12):
+        body = f"Update {i}. " + "A long paragraph of a large update. " * 60
+        client.post(f"{URL}/updates", json={"body": body}, headers=bearer)
+    ack = subscribe(socket_client, since=0)
+    assert ack["ok"] is False and ack["reload"] is True
+    assert "bytes" in ack["error"]
+    assert 0 < len(changes(socket_client)) < 12  # it stopped at the cap, not at the end
+    # A reader only a few changes behind is caught up as before.
+    late = subscribe(socket_client, since=9)
+    assert late == {"ok": True, "seq": 12}
+    assert [change["seq"] for change in changes(socket_client)] == [10, 11, 12]
+
+
 def test_reader_count_is_sent_coalesced(app, client, story, monkeypatch):
     monkeypatch.setattr(realtime, "READERS_INTERVAL", 0.2)
     readers = [socketio.test_client(app, flask_test_client=client) for _ in range(3)]
