@@ -122,8 +122,19 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         SOCKET_EVENTS_PER_SECOND=_int_env("SOCKET_EVENTS_PER_SECOND", 5),
         SOCKET_EVENTS_PENDING=_int_env("SOCKET_EVENTS_PENDING", 12),
         # Failed sign-ins per account, whatever the address: guessing one editor's password
-        # from many addresses is slowed down too. Successful sign-ins are never counted.
+        # from many addresses is slowed down too. Successful sign-ins are never counted, nor
+        # are browsers with the account's device cookie (next), so this cannot lock it out.
         LOGIN_ACCOUNT_RATE_LIMIT=os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per 10 minutes"),
+        # A browser that signed in to an account before carries a device cookie for it (see
+        # liveblog/signin.py): its failures count here, per cookie, instead of per address and
+        # per account, so guesses from elsewhere never lock the editor out of it.
+        LOGIN_DEVICE_RATE_LIMIT=os.environ.get("LOGIN_DEVICE_RATE_LIMIT", "10 per 10 minutes"),
+        # How long that cookie lasts after the browser last signed in (days).
+        LOGIN_DEVICE_DAYS=_int_env("LOGIN_DEVICE_DAYS", 365),
+        # Previews per editor: each renders Markdown on the server, and a script could ask for
+        # them without end. The compose page asks a quarter second after typing pauses, which
+        # a fast typist can do about once a word: this leaves room for that.
+        PREVIEW_RATE_LIMIT=os.environ.get("PREVIEW_RATE_LIMIT", "120 per minute"),
         # Behind TLS: cookies only over HTTPS, and browsers told to use nothing else (HSTS).
         SESSION_COOKIE_SECURE=_flag_env("SESSION_COOKIE_SECURE"),
         REMEMBER_COOKIE_SECURE=_flag_env("SESSION_COOKIE_SECURE"),

@@ -19,13 +19,16 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import changes, services
+from . import changes, services, signin
+from .errors import MESSAGES, error_response
 from .extensions import configured_limit, db, limiter, login_manager
 from .forms import ArticleForm, EditForm, FlagForm, LoginForm, NewEditorForm, StatusForm, UpdateForm
 from .models import DRAFT, PUBLISHED, SCHEDULED, Article, Editor, Media, Update
@@ -73,15 +76,6 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _login_account() -> str:
-    """The account a sign-in attempt is for: failures are also counted per account."""
-    return "login-account:" + (request.form.get("username") or "").strip().casefold()[:64]
-
-
 @cache
 def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
@@ -96,25 +90,27 @@ def _password_matches(editor: Editor | None, password: str) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Only failed attempts count (a newsroom behind one address signs in freely), per address
-# and per account; once either is spent, every attempt is refused until it recovers.
-@limiter.limit(configured_limit("LOGIN_RATE_LIMIT"), methods=["POST"], deduct_when=_failed)
-@limiter.limit(
-    configured_limit("LOGIN_ACCOUNT_RATE_LIMIT"),
-    methods=["POST"],
-    key_func=_login_account,
-    deduct_when=_failed,
-)
+@signin.limited
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if form.validate_on_submit():
         editor = db.session.scalar(sa.select(Editor).where(Editor.username == form.username.data))
         if _password_matches(editor, form.password.data) and editor.is_active:
+            session.clear()  # nothing planted before sign-in, such as a CSRF token, carries over
             login_user(editor)
-            return redirect(_safe_next(request.args.get("next")))
+            response = redirect(_safe_next(request.args.get("next")))
+            return signin.remember_device(response, editor.username)
         form.password.errors.append("That username and password do not match.")
     status = 401 if form.is_submitted() else 200
     return render_template("editor/login.html", form=form), status
+
+
+@bp.errorhandler(RateLimitExceeded)
+def rate_limited(error: RateLimitExceeded) -> Response | tuple[Response | str, int]:
+    """A limit that built its own answer (the sign-in form, saying why) gets it sent."""
+    if error.response is not None:
+        return error.response
+    return error_response(429, error.description or MESSAGES[429])
 
 
 @bp.post("/logout")
@@ -128,6 +124,7 @@ def logout() -> Response:
         )
         db.session.commit()
     logout_user()
+    session.clear()  # a fresh session: the signed-in one's CSRF token ends with it
     return redirect(url_for("reader.index"))
 
 
@@ -279,8 +276,18 @@ def revisions(slug: str, update_id: int) -> str:
     return render_template("editor/revisions.html", article=story, update=update, history=history)
 
 
+def _editor_key() -> str:
+    return f"editor:{current_user.id}"
+
+
 @bp.post("/preview")
 @login_required
+# Per editor, not per address: a newsroom behind one address types in many compose pages.
+@limiter.limit(
+    configured_limit("PREVIEW_RATE_LIMIT"),
+    key_func=_editor_key,
+    error_message="Too many previews in a short time; the preview resumes in a moment.",
+)
 def preview() -> dict[str, str]:
     """The sanitized HTML an update's Markdown would get, from the renderer posts use."""
     body = request.form.get("body", "")[: current_app.config["MAX_BODY_CHARS"]]

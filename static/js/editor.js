@@ -143,9 +143,25 @@
     }
   });
 
-  // The server's own rendering of what is being typed, a moment after typing stops.
+  // The server's own rendering of what is being typed, a moment after typing stops. A
+  // refusal is said in the preview box; after too many previews (429) it asks again by
+  // itself once the server's Retry-After has passed.
   let previewTimer = null;
   let previewSent = 0;
+  const previewSays = (text) => {
+    const line = document.createElement('p');
+    line.className = 'subtle';
+    line.textContent = text;
+    preview.replaceChildren(line);
+  };
+  const previewRefused = async (response) => {
+    const answer = await response.json().catch(() => ({}));
+    previewSays(answer.error || `No preview: ${response.status} ${response.statusText}`);
+    if (response.status === 429) {
+      const seconds = Math.max(1, Number(response.headers.get('Retry-After')) || 5);
+      previewTimer = setTimeout(renderPreview, seconds * 1000);
+    }
+  };
   const renderPreview = async () => {
     const body = form.elements.body.value;
     if (!body.trim()) {
@@ -155,14 +171,20 @@
     const mine = ++previewSent;
     const data = new FormData();
     data.append('body', body);
-    const response = await fetch(form.dataset.previewUrl, {
-      method: 'POST',
-      body: data,
-      headers: { 'X-CSRFToken': token(), Accept: 'application/json' },
-    });
-    if (response.ok && mine === previewSent) {
-      preview.innerHTML = (await response.json()).html; // sanitized by the server
+    let response;
+    try {
+      response = await fetch(form.dataset.previewUrl, {
+        method: 'POST',
+        body: data,
+        headers: { 'X-CSRFToken': token(), Accept: 'application/json' },
+      });
+    } catch (error) {
+      if (mine === previewSent) previewSays('No preview: the server could not be reached.');
+      return;
     }
+    if (mine !== previewSent) return;
+    if (response.ok) preview.innerHTML = (await response.json()).html; // sanitized by the server
+    else await previewRefused(response);
   };
   form.elements.body.addEventListener('input', () => {
     clearTimeout(previewTimer);
