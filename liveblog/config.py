@@ -69,9 +69,10 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # high, under MEDIA_FOLDER.
         MEDIA_FOLDER=os.environ.get("MEDIA_FOLDER") or str(instance / "media"),
         MAX_UPLOAD_BYTES=_int_env("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
-        # Checked from the header before decoding: a decoded image takes 4 bytes a pixel
-        # (and a JPEG is decoded at a reduced scale), so 24 MP keeps one decode near 100 MB.
-        # 24 MP still takes a 12 MP phone photo and a 24 MP (6000 x 4000) camera's.
+        # Checked from the header before decoding. A decoded pixel takes 4 bytes, twice that
+        # while a transparent one is resized: a 24 MP PNG peaks near 220 MB (50 MP took 650),
+        # and JPEGs decode at a reduced scale (a 12 MP photo, ~35 MB). 24 MP still takes a
+        # phone's 12 MP photo and a 24 MP (6000 x 4000) camera's.
         MAX_IMAGE_PIXELS=_int_env("MAX_IMAGE_PIXELS", 24_000_000),
         MEDIA_MAX_SIDE=1600,
         # Per editor, API and compose form together: each upload costs a decode.

@@ -80,7 +80,19 @@ class Decoder:
             from gevent.threadpool import ThreadPool
 
             self._pool = ThreadPool(1)
-        return self._pool.apply(work, args)
+        result, error = self._pool.apply(_outcome, (work, args))
+        if error is not None:
+            raise error
+        return result
+
+
+def _outcome(work: Callable[..., T], args: tuple[Any, ...]) -> tuple[T | None, Exception | None]:
+    """The pool prints a traceback for anything raised in its thread: a refused image is
+    no error of ours, so the exception travels back as a value and is raised by the caller."""
+    try:
+        return work(*args), None
+    except Exception as error:
+        return None, error
 
 
 def _check_header(data: bytes, max_pixels: int) -> None:
@@ -132,8 +144,8 @@ def _decode(data: bytes, max_side: int) -> Image.Image:
 def _clean(image: Image.Image, max_side: int) -> Image.Image:
     """Upright, web-sized, and rebuilt from its pixels alone (no metadata at all).
 
-    Shrunk before it is turned, so only the small copy is ever duplicated; converted first
-    only when its mode cannot be resized smoothly (palettes, greys, 16 bits, CMYK).
+    Converted to the mode it is kept in before it is shrunk, so that a palette is resized
+    smoothly and not pixel by pixel; turned only once small, so that the copy it takes is small.
     """
     mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
     if image.mode != mode:

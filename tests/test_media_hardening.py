@@ -118,8 +118,15 @@ def test_readers_are_answered_while_a_large_image_decodes(tmp_path):
                     answered_during += 1
         uploader.join(60)
         assert done and done[0].startswith(b"HTTP/1.1 201"), done[:1] or server.log()
+        # A refusal from the decoding thread is an answer, not a traceback in the log.
+        broken = image_bytes("PNG")[:-200]
+        form = {"file": ("cut.png", broken), "alt": (None, "Cut")}
+        headers = {"Authorization": f"Bearer {token}"}
+        refused = requests.post(server.url + UPLOAD, files=form, headers=headers, timeout=30)
+        assert refused.status_code == 422 and "not a whole" in refused.json()["error"]
     finally:
         server.stop()
+    assert "Traceback" not in server.log()
     assert answered_during >= 3, f"/healthz answered {answered_during} time(s) during the decode"
 
 
