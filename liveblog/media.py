@@ -155,20 +155,27 @@ def _clean(image: Image.Image, max_side: int) -> Image.Image:
     return Image.frombytes(mode, image.size, image.tobytes())
 
 
-def _process(data: bytes, max_side: int, folder: str) -> tuple[str, int, int]:
-    """Decode, clean and write one image: plain values in and out, as it runs in a thread."""
+def _process(data: bytes, max_side: int) -> tuple[bytes, str, int, int]:
+    """Decode, clean and encode one image, all in memory: bytes in, bytes out, as it runs in
+    a thread; the file's contents, suffix, width and height."""
     image = _decode(data, max_side)
     save_as, suffix = FORMATS[image.format_name]  # type: ignore[attr-defined]
     clean = _clean(image, max_side)
     if save_as == "JPEG" and clean.mode == "RGBA":
         clean = clean.convert("RGB")
+    out = io.BytesIO()
+    clean.save(out, save_as, quality=85)
+    return out.getvalue(), suffix, clean.width, clean.height
+
+
+def _write(content: bytes, suffix: str, folder: str) -> str:
     name = secrets.token_hex(16) + suffix
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     partial = path / f".{name}.part"
-    clean.save(partial, save_as, quality=85)
+    partial.write_bytes(content)
     os.replace(partial, path / name)  # readers never see half a file
-    return name, clean.width, clean.height
+    return name
 
 
 def store(stream: IO[bytes], config: Any) -> tuple[str, int, int]:
@@ -181,7 +188,8 @@ def store(stream: IO[bytes], config: Any) -> tuple[str, int, int]:
         raise BadImage("the file is empty")
     _check_header(data, config["MAX_IMAGE_PIXELS"])
     decoder: Decoder = current_app.extensions[KEY]
-    return decoder.run(_process, data, config["MEDIA_MAX_SIDE"], config["MEDIA_FOLDER"])
+    content, suffix, width, height = decoder.run(_process, data, config["MEDIA_MAX_SIDE"])
+    return _write(content, suffix, config["MEDIA_FOLDER"]), width, height
 
 
 # --- what is in use, and how many unused an editor may hold ------------------------------
