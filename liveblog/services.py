@@ -652,8 +652,8 @@ CLEAN_BATCH = 200
 
 
 def clean_media(now: datetime) -> list[str]:
-    """Delete the uploads nothing uses (`media.unused`) made MEDIA_UNUSED_TTL or more
-    before `now`, rows then files; the names of the files deleted.
+    """Delete the uploads nothing uses (`media.unused`) made more than MEDIA_UNUSED_TTL
+    seconds before `now`, rows then files; the names of the files deleted.
 
     Each batch is re-checked as it is deleted, so an upload attached meanwhile stays; a
     clash with such an attachment rolls the batch back for the next run to retry.

@@ -24,7 +24,7 @@ from liveblog.extensions import db
 from liveblog.models import Media, utcnow
 from tests.conftest import csrf_token
 from tests.images import image_bytes, located_jpeg
-from tests.liveserver import LiveServer, prepare_database
+from tests.liveserver import LiveServer, prepare_database, wait_for
 
 UPLOAD = "/api/media"
 UPDATES = "/api/articles/election-night/updates"
@@ -316,6 +316,25 @@ def test_the_server_cleans_up_every_interval(app, client, bearer, uploads, media
     assert late not in _remaining(app)
     # Publishing scheduled updates goes on as before.
     assert loop.run_once() == []
+
+
+def test_a_running_server_deletes_unused_uploads(tmp_path):
+    """The scheduler loop of a real server runs the clean-up by itself."""
+    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    token = prepare_database(url)
+    folder = tmp_path / "media"
+    env = {"MEDIA_FOLDER": str(folder), "MEDIA_UNUSED_TTL": "0", "MEDIA_CLEAN_INTERVAL": "1"}
+    server = LiveServer(url, tmp_path / "server.log", **env).start()
+    try:
+        form = {"file": ("photo.png", image_bytes("PNG")), "alt": (None, "A fire")}
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = requests.post(server.url + UPLOAD, files=form, headers=headers, timeout=30)
+        assert answer.status_code == 201, answer.text
+        image_url = server.url + answer.json()["url"]
+        wait_for(lambda: requests.get(image_url, timeout=5).status_code == 404, what="clean-up")
+        assert stored(folder) == set()
+    finally:
+        server.stop()
 
 
 @pytest.mark.both_databases
