@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, g, request
 
 from . import changes, services, tokens
 from .extensions import configured_limit, limiter
+from .media import upload_limit
 from .models import ApiToken, Article
 from .services import MAX_ID
 
@@ -172,6 +173,7 @@ def list_revisions(slug: str, update_id: int):
 @bp.post("/media")
 @token_required
 @limiter.limit(write_limit)
+@upload_limit
 def upload_media():
     upload = request.files.get("file")
     if upload is None:

@@ -1,4 +1,4 @@
-"""Command line: `flask --app app editor create|token NAME` and `flask --app app demo`."""
+"""Command line: `flask --app app editor create|token NAME`, `... demo`, `... media clean`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from . import demo, services, tokens
 from .extensions import db
-from .models import Article, Editor, iso
+from .models import Article, Editor, iso, utcnow
 
 editor_cli = AppGroup("editor", help="Manage editor accounts.")
 
@@ -81,11 +81,22 @@ def load_demo(if_empty: bool) -> None:
     click.echo("Demo story loaded." if created else "Demo story already present.", err=True)
 
 
+media_cli = AppGroup("media", help="Manage uploaded images.")
+
+
+@media_cli.command("clean")
+def clean_media() -> None:
+    """Delete the uploads no update uses once MEDIA_UNUSED_TTL has passed, rows and files."""
+    removed = services.clean_media(utcnow())
+    click.echo(f"{len(removed)} unused upload(s) deleted.", err=True)
+
+
 def init_app(app: Flask) -> None:
     from .backup import backup
     from .schema import schema_upgrade
 
     app.cli.add_command(editor_cli)
     app.cli.add_command(load_demo)
+    app.cli.add_command(media_cli)
     app.cli.add_command(schema_upgrade)
     app.cli.add_command(backup)

@@ -69,8 +69,21 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # high, under MEDIA_FOLDER.
         MEDIA_FOLDER=os.environ.get("MEDIA_FOLDER") or str(instance / "media"),
         MAX_UPLOAD_BYTES=_int_env("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
-        MAX_IMAGE_PIXELS=50_000_000,
+        # Checked from the header before decoding. A decoded pixel takes 4 bytes, twice that
+        # while a transparent one is resized: a 24 MP PNG peaks near 220 MB (50 MP took 650),
+        # and JPEGs decode at a reduced scale (a 12 MP photo, ~35 MB). 24 MP still takes a
+        # phone's 12 MP photo and a 24 MP (6000 x 4000) camera's.
+        MAX_IMAGE_PIXELS=_int_env("MAX_IMAGE_PIXELS", 24_000_000),
         MEDIA_MAX_SIDE=1600,
+        # Per editor, API and compose form together: each upload costs a decode.
+        UPLOAD_RATE_LIMIT=os.environ.get("UPLOAD_RATE_LIMIT", "30 per hour"),
+        # Uploads no update uses yet that one editor may hold (0: no cap), and the seconds
+        # after upload when such an upload is deleted, rows and files alike (`flask media
+        # clean`, and every MEDIA_CLEAN_INTERVAL seconds from each server; 0: only the
+        # command), so a token cannot fill the disk with images nobody sees.
+        MEDIA_UNUSED_LIMIT=_int_env("MEDIA_UNUSED_LIMIT", 50),
+        MEDIA_UNUSED_TTL=_int_env("MEDIA_UNUSED_TTL", 24 * 3600),
+        MEDIA_CLEAN_INTERVAL=_int_env("MEDIA_CLEAN_INTERVAL", 600),
         MAX_ALT_CHARS=500,
         # The scheduler publishes due updates from a loop in each server process; tests turn
         # it on when they need it (see liveblog/scheduler.py).

@@ -31,6 +31,7 @@ from . import changes, services, signin
 from .errors import MESSAGES, error_response
 from .extensions import configured_limit, db, limiter, login_manager
 from .forms import ArticleForm, EditForm, FlagForm, LoginForm, NewEditorForm, StatusForm, UpdateForm
+from .media import upload_limit
 from .models import DRAFT, PUBLISHED, SCHEDULED, Article, Editor, Media, Update
 from .rendering import render_markdown
 
@@ -167,6 +168,7 @@ def compose(slug: str) -> str:
 @bp.post("/articles/<slug>/updates")
 @login_required
 @limiter.limit(configured_limit("WRITE_RATE_LIMIT"))
+@upload_limit
 def post_update(slug: str) -> Response | tuple[str, int]:
     story = services.get_article(slug)
     form = UpdateForm()

@@ -4,12 +4,15 @@ Nothing is kept in memory: the loop asks the database every `SCHEDULER_INTERVAL`
 for due updates and claims each one there (`services.publish_due`), so an update is
 published once even with several processes running, and one scheduled before a restart is
 published after it. The clock is a parameter, so tests can move time on.
+
+The same loop deletes unused uploads past MEDIA_UNUSED_TTL (`services.clean_media`), at
+most every MEDIA_CLEAN_INTERVAL seconds, as `flask media clean` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -28,12 +31,27 @@ class Scheduler:
         self.clock = clock
         self.started = False
         self.stopped = False
+        self.next_clean: datetime | None = None  # the first round cleans
 
     def run_once(self) -> list[int]:
         """Publish what is due now; the ids of the updates this call published."""
         with self.app.app_context():
             try:
                 return services.publish_due(self.clock())
+            finally:
+                db.session.remove()
+
+    def clean_media(self) -> list[str]:
+        """Delete the unused uploads past their time, once every MEDIA_CLEAN_INTERVAL
+        seconds of the clock (0: never from here); the file names deleted."""
+        every = self.app.config["MEDIA_CLEAN_INTERVAL"]
+        now = self.clock()
+        if not every or (self.next_clean is not None and now < self.next_clean):
+            return []
+        self.next_clean = now + timedelta(seconds=every)
+        with self.app.app_context():
+            try:
+                return services.clean_media(now)
             finally:
                 db.session.remove()
 
@@ -55,6 +73,10 @@ class Scheduler:
             except Exception:
                 # A database outage must not end the loop: the next round tries again.
                 self.app.logger.exception("publishing scheduled updates failed")
+            try:
+                self.clean_media()
+            except Exception:
+                self.app.logger.exception("deleting unused uploads failed")
             socketio.sleep(interval)
 
 

@@ -11,7 +11,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -360,7 +360,8 @@ def _media(value: Any) -> Media | None:
         return None
     if type(value) is not int or not 0 < value <= MAX_ID:
         raise Invalid("image must be the id of an uploaded image (POST /api/media)")
-    media = db.session.get(Media, value)
+    # Held (key share) until commit, so the clean-up cannot delete it in between (PostgreSQL).
+    media = db.session.get(Media, value, with_for_update={"key_share": True})
     if media is None:
         raise Invalid(f"no uploaded image has the id {value}")
     return media
@@ -637,13 +638,47 @@ def upload_image(stream: IO[bytes], alt: Any, editor: Editor) -> Media:
     """Check an image by its content, store a clean web-sized copy, and record it."""
     alt = _text(alt, "alt text", current_app.config["MAX_ALT_CHARS"], required=True)
     try:
+        media.check_room(editor.id, current_app.config)
         name, width, height = media.store(stream, current_app.config)
-    except media.BadImage as error:
+    except media.Refused as error:
         raise Invalid(str(error)) from error
     with _transaction():
         image = Media(name=name, alt=alt, width=width, height=height, uploaded_by=editor)
         db.session.add(image)
     return image
+
+
+CLEAN_BATCH = 200
+
+
+def clean_media(now: datetime) -> list[str]:
+    """Delete the uploads nothing uses (`media.unused`) made more than MEDIA_UNUSED_TTL
+    seconds before `now`, rows then files; the names of the files deleted.
+
+    Each batch is re-checked as it is deleted, so an upload attached meanwhile stays; a
+    clash with such an attachment rolls the batch back for the next run to retry.
+    """
+    config = current_app.config
+    before = now - timedelta(seconds=config["MEDIA_UNUSED_TTL"])
+    removed: list[str] = []
+    while ids := media.unused_before(before, CLEAN_BATCH):
+        db.session.rollback()  # end the read: the delete is a transaction of its own
+        try:
+            with _transaction():
+                names = db.session.scalars(
+                    sa.delete(Media)
+                    .where(Media.id.in_(ids), media.unused())
+                    .returning(Media.name)
+                    .execution_options(synchronize_session=False)
+                ).all()
+        except sa.exc.IntegrityError:
+            current_app.logger.warning("an upload was attached while it was being cleaned")
+            break
+        media.remove_files(list(names), config["MEDIA_FOLDER"])
+        removed += names
+        if len(ids) < CLEAN_BATCH or not names:
+            break
+    return removed
 
 
 # --- editors ----------------------------------------------------------------------
