@@ -126,6 +126,9 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # One answer of the changes API holds at most this many bytes of changes (at least
         # one change, whatever its size); `more` says to ask again from the last one.
         MAX_CHANGES_BYTES=_int_env("MAX_CHANGES_BYTES", 1024 * 1024),
+        # Scheduling is for the coming months: a time further ahead is a typo (422), and
+        # times near the calendar's end overflow once converted to UTC.
+        MAX_SCHEDULE_AHEAD_DAYS=_int_env("MAX_SCHEDULE_AHEAD_DAYS", 366),
     )
     if test_config:
         app.config.from_mapping(test_config)

@@ -324,22 +324,33 @@ def set_editor_access(editor_id: int, action: str) -> Response | tuple[str, int]
     editor = db.session.get(Editor, editor_id) if editor_id <= services.MAX_ID else None
     if editor is None:
         abort(404, f"no editor has the id {editor_id}")
+    held = 0
     try:
         if action == "disable":
-            services.disable_editor(editor, by=_me())
+            held = services.disable_editor(editor, by=_me())
         else:
             services.enable_editor(editor)
     except services.ServiceError as error:
         return _editors_page(NewEditorForm(formdata=None), error=error.message), error.status
-    flash(f"{editor.username} is {action}d.")
+    flash(f"{editor.username} is {action}d.{_held_note(held)}")
     return redirect(url_for("editor.editors"))
+
+
+def _held_note(held: int) -> str:
+    if not held:
+        return ""
+    what = "1 scheduled update is" if held == 1 else f"{held} scheduled updates are"
+    return f" {what} held as drafts until another editor publishes or deletes them."
 
 
 def _editors_page(form: NewEditorForm, error: str | None = None) -> str:
     everyone = db.session.scalars(sa.select(Editor).order_by(Editor.username))
+    held: dict[int, list[services.Held]] = {}
+    for item in services.held_updates():
+        held.setdefault(item.author_id, []).append(item)
     return render_template(
         "editor/editors.html", form=form, editors=list(everyone), error=error,
-        status_form=StatusForm(),
+        status_form=StatusForm(), held=held,
     )  # fmt: skip
 
 
