@@ -26,9 +26,11 @@ from markupsafe import Markup
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import changes, services
+from .api import int_arg
 from .extensions import configured_limit, db, limiter, login_manager
 from .forms import ArticleForm, EditForm, FlagForm, LoginForm, NewEditorForm, StatusForm, UpdateForm
 from .models import DRAFT, PUBLISHED, SCHEDULED, Article, Editor, Media, Update
+from .reader import StoryView
 from .rendering import render_markdown
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
@@ -378,13 +380,40 @@ CONTROLS_TEMPLATE = SimpleNamespace(
 
 
 def _compose_page(story: Article, form: UpdateForm | None = None, error: str | None = None) -> str:
+    """One page of the story, as readers page it (`?before=`), each update with its forms;
+    and one page of its drafts and scheduled updates (`?drafts=`)."""
+    view = StoryView(before=int_arg("before", None, low=1))
+    view.load(story, current_app.config["PAGE_SIZE"])
+    older = view.updates[-1].id if view.more and view.updates else None
     return render_template(
         "editor/compose.html",
         article=story,
-        updates=[with_controls(update) for update in story.page_updates()],
-        unpublished=[with_controls(update) for update in services.unpublished(story)],
+        view=view,
+        updates=[with_controls(update) for update in (*view.pinned, *view.updates)],
+        older_url=url_for("editor.compose", slug=story.slug, before=older) if older else None,
+        drafts=_drafts_page(story),
         controls_template=CONTROLS_TEMPLATE,
         form=form or UpdateForm(idempotency_key=uuid.uuid4().hex),
         status_form=StatusForm(),
         error=error,
+    )
+
+
+def _drafts_page(story: Article) -> SimpleNamespace:
+    """PAGE_SIZE of the drafts and scheduled updates, from `?drafts=` (an offset: they are
+    few and reordered by rescheduling, so no cursor would hold still)."""
+    size = current_app.config["PAGE_SIZE"]
+    start = int_arg("drafts", 0)
+    found = services.unpublished(story, offset=start, limit=size + 1)
+
+    def link(offset: int) -> str:
+        return url_for(
+            "editor.compose", slug=story.slug, drafts=offset or None, _anchor="unpublished"
+        )
+
+    return SimpleNamespace(
+        elements=[with_controls(update) for update in found[:size]],
+        start=start,
+        first_url=link(0) if start else None,
+        more_url=link(start + size) if len(found) > size else None,
     )
