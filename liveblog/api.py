@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, current_app, g, request, url_for
 
 from . import changes, services, tokens
 from .extensions import configured_limit, limiter
@@ -15,9 +15,10 @@ from .models import ApiToken, Article
 from .services import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+T = TypeVar("T")
 write_limit = configured_limit("WRITE_RATE_LIMIT")
 
-MAX_PAGE = 200
+MAX_PAGE = 200  # the largest `limit` asked for that is not refused; API_PAGE_MAX are served
 CHANGES_BATCH = 50  # changes read from the database at a time when answering /changes
 
 
@@ -89,10 +90,37 @@ def edit_article(slug: str):
 
 @bp.get("/articles/<slug>/updates")
 def list_updates(slug: str):
+    """One page of a story's updates, newest first. An answer holds at most API_PAGE_MAX of
+    them and MAX_UPDATES_BYTES of JSON (but always one); `next` asks for the rest."""
     story = services.get_article(slug)
+    most = current_app.config["API_PAGE_MAX"]
     before = int_arg("before", None, low=1)
-    limit = int_arg("limit", 50, low=1, high=MAX_PAGE)
-    return {"updates": [update.to_dict() for update in story.current_updates(before, limit)]}
+    asked = int_arg("limit", most, low=1, high=MAX_PAGE)
+    limit = min(asked, most)
+    found = story.current_updates(before, limit + 1)
+    page = within_bytes(
+        [update.to_dict() for update in found[:limit]],
+        current_app.config["MAX_UPDATES_BYTES"],
+        changes.wire_size,
+    )
+    more = len(page) < len(found)
+    after = page[-1]["id"] if more else None
+    return {
+        "updates": page,
+        "more": more,
+        "next": url_for("api.list_updates", slug=slug, before=after, limit=asked) if more else None,
+    }
+
+
+def within_bytes(items: list[T], size: int, measure: Callable[[T], int]) -> list[T]:
+    """The first of `items` whose sizes add up to at most `size`, and always the first one,
+    whatever its size, so a client paging on always moves."""
+    used = 0
+    for count, item in enumerate(items):
+        used += measure(item)
+        if count and used > size:
+            return items[:count]
+    return items
 
 
 @bp.get("/articles/<slug>/changes")

@@ -158,6 +158,18 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # One answer of the changes API holds at most this many bytes of changes (at least
         # one change, whatever its size); `more` says to ask again from the last one.
         MAX_CHANGES_BYTES=_int_env("MAX_CHANGES_BYTES", 1024 * 1024),
+        # Scheduling is for the coming months: a time further ahead is a typo (422), and
+        # times near the calendar's end overflow once converted to UTC.
+        MAX_SCHEDULE_AHEAD_DAYS=_int_env("MAX_SCHEDULE_AHEAD_DAYS", 366),
+        # One answer of the public updates API holds at most this many updates and bytes of
+        # them (at least one update, whatever its size); `next` asks for the rest. A long
+        # story is never one answer that anyone may ask for again and again.
+        API_PAGE_MAX=_int_env("API_PAGE_MAX", 50),
+        MAX_UPDATES_BYTES=_int_env("MAX_UPDATES_BYTES", 1024 * 1024),
+        # One document of a story's Atom feed: at most this many entries and bytes of their
+        # content (at least one entry); older ones are on the pages its rel="next" link names.
+        FEED_SIZE=_int_env("FEED_SIZE", 20),
+        MAX_FEED_BYTES=_int_env("MAX_FEED_BYTES", 512 * 1024),
     )
     if test_config:
         app.config.from_mapping(test_config)

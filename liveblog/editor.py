@@ -28,11 +28,13 @@ from markupsafe import Markup
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import changes, services, signin
+from .api import int_arg
 from .errors import MESSAGES, error_response
 from .extensions import configured_limit, db, limiter, login_manager
 from .forms import ArticleForm, EditForm, FlagForm, LoginForm, NewEditorForm, StatusForm, UpdateForm
 from .media import upload_limit
 from .models import DRAFT, PUBLISHED, SCHEDULED, Article, Editor, Media, Update
+from .reader import StoryView
 from .rendering import render_markdown
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
@@ -333,22 +335,33 @@ def set_editor_access(editor_id: int, action: str) -> Response | tuple[str, int]
     editor = db.session.get(Editor, editor_id) if editor_id <= services.MAX_ID else None
     if editor is None:
         abort(404, f"no editor has the id {editor_id}")
+    held = 0
     try:
         if action == "disable":
-            services.disable_editor(editor, by=_me())
+            held = services.disable_editor(editor, by=_me())
         else:
             services.enable_editor(editor)
     except services.ServiceError as error:
         return _editors_page(NewEditorForm(formdata=None), error=error.message), error.status
-    flash(f"{editor.username} is {action}d.")
+    flash(f"{editor.username} is {action}d.{_held_note(held)}")
     return redirect(url_for("editor.editors"))
+
+
+def _held_note(held: int) -> str:
+    if not held:
+        return ""
+    what = "1 scheduled update is" if held == 1 else f"{held} scheduled updates are"
+    return f" {what} held as drafts until another editor publishes or deletes them."
 
 
 def _editors_page(form: NewEditorForm, error: str | None = None) -> str:
     everyone = db.session.scalars(sa.select(Editor).order_by(Editor.username))
+    held: dict[int, list[services.Held]] = {}
+    for item in services.held_updates():
+        held.setdefault(item.author_id, []).append(item)
     return render_template(
         "editor/editors.html", form=form, editors=list(everyone), error=error,
-        status_form=StatusForm(),
+        status_form=StatusForm(), held=held,
     )  # fmt: skip
 
 
@@ -376,13 +389,40 @@ CONTROLS_TEMPLATE = SimpleNamespace(
 
 
 def _compose_page(story: Article, form: UpdateForm | None = None, error: str | None = None) -> str:
+    """One page of the story, as readers page it (`?before=`), each update with its forms;
+    and one page of its drafts and scheduled updates (`?drafts=`)."""
+    view = StoryView(before=int_arg("before", None, low=1))
+    view.load(story, current_app.config["PAGE_SIZE"])
+    older = view.updates[-1].id if view.more and view.updates else None
     return render_template(
         "editor/compose.html",
         article=story,
-        updates=[with_controls(update) for update in story.page_updates()],
-        unpublished=[with_controls(update) for update in services.unpublished(story)],
+        view=view,
+        updates=[with_controls(update) for update in (*view.pinned, *view.updates)],
+        older_url=url_for("editor.compose", slug=story.slug, before=older) if older else None,
+        drafts=_drafts_page(story),
         controls_template=CONTROLS_TEMPLATE,
         form=form or UpdateForm(idempotency_key=uuid.uuid4().hex),
         status_form=StatusForm(),
         error=error,
+    )
+
+
+def _drafts_page(story: Article) -> SimpleNamespace:
+    """PAGE_SIZE of the drafts and scheduled updates, from `?drafts=` (an offset: they are
+    few and reordered by rescheduling, so no cursor would hold still)."""
+    size = current_app.config["PAGE_SIZE"]
+    start = int_arg("drafts", 0)
+    found = services.unpublished(story, offset=start, limit=size + 1)
+
+    def link(offset: int) -> str:
+        return url_for(
+            "editor.compose", slug=story.slug, drafts=offset or None, _anchor="unpublished"
+        )
+
+    return SimpleNamespace(
+        elements=[with_controls(update) for update in found[:size]],
+        start=start,
+        first_url=link(0) if start else None,
+        more_url=link(start + size) if len(found) > size else None,
     )

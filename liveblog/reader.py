@@ -22,10 +22,10 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import pagecache, services
-from .api import int_arg
+from .api import int_arg, within_bytes
 from .models import Article, Update, iso, utcnow
 from .security import CONTENT_SECURITY_POLICY
 
@@ -244,9 +244,27 @@ def permalink(slug: str, update_id: int) -> str:
 
 @bp.get("/articles/<slug>/feed.atom")
 def feed(slug: str) -> Response:
+    """The story's updates, newest first, a page at a time (RFC 5005): FEED_SIZE entries and
+    MAX_FEED_BYTES of their content at most; `<link rel="next">` names the older ones."""
     story = services.get_article(slug)
+    before = int_arg("before", None, low=1)
+    after = story.cursor(before) if before is not None else None
+    if before is not None and after is None:
+        abort(404, "That story has no such update.")
+    size = current_app.config["FEED_SIZE"]
+    found = story.stream(after, limit=size + 1)
+    updates = within_bytes(
+        found[:size],
+        current_app.config["MAX_FEED_BYTES"],
+        lambda update: len(str(escape(update.html)).encode()),  # as the document carries it
+    )
+    more = len(updates) < len(found)
     body = render_template(
-        "reader/feed.xml", article=story, updates=story.current_updates(limit=50)
+        "reader/feed.xml",
+        article=story,
+        updates=updates,
+        before=before,
+        next_before=updates[-1].id if more else None,
     )
     return Response(body, mimetype="application/atom+xml")
 

@@ -11,6 +11,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -350,9 +351,21 @@ def _publish_at(value: Any, now: datetime) -> datetime:
         raise Invalid("publish_at must be an ISO-8601 time with its UTC offset")
     if value.tzinfo is None:
         raise Invalid("publish_at needs its UTC offset (e.g. +04:00 or Z)")
-    if value <= now:
+    days = current_app.config["MAX_SCHEDULE_AHEAD_DAYS"]
+    try:
+        due = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the calendar's end in UTC
+        raise Invalid(
+            f"publish_at is out of range: schedule it at most {days} days from now"
+        ) from None
+    if due <= now:
         raise Invalid("publish_at is in the past: pick a time to come, or publish now")
-    return value.astimezone(UTC)
+    if due > now + timedelta(days=days):
+        raise Invalid(
+            f"publish_at is more than {days} days ahead: schedule it at most {days} days "
+            "from now (or save a draft)"
+        )
+    return due
 
 
 def _media(value: Any) -> Media | None:
@@ -471,6 +484,12 @@ def edit_update(article: Article, update_id: int, editor: Editor, fields: dict[s
         was_visible = update.is_visible
         if was_visible and ("status" in fields or "publish_at" in fields):
             raise Conflict(f"update {update_id} is already published")
+        if "publish_at" in fields and update.author.disabled_at is not None:
+            # The scheduler never publishes a disabled editor's update; it would only be held.
+            raise Conflict(
+                f"update {update_id} is by {update.author.username}, whose account is disabled: "
+                "publish it now, or post it again yourself to schedule it"
+            )
         seq = _next_seq(article) if was_visible or "status" in fields else None
         _apply_text(update, editor, fields)
         for name in ("key_event", "pinned", "image"):
@@ -534,8 +553,9 @@ def revisions(article: Article, update_id: int) -> list[Revision]:
     return list(db.session.scalars(query))
 
 
-def unpublished(article: Article) -> list[Update]:
-    """The story's drafts and scheduled updates, for editors: scheduled first, by time."""
+def unpublished(article: Article, offset: int = 0, limit: int | None = None) -> list[Update]:
+    """The story's drafts and scheduled updates, for editors: scheduled first, by time, then
+    held ones (see `HELD`) by the time they were meant for, then drafts, newest first."""
     query = (
         sa.select(Update)
         .where(
@@ -543,7 +563,14 @@ def unpublished(article: Article) -> list[Update]:
             Update.status.in_((DRAFT, SCHEDULED)),
             Update.deleted_at.is_(None),
         )
-        .order_by(Update.publish_at.is_(None), Update.publish_at, Update.id.desc())
+        .order_by(
+            Update.status != SCHEDULED,
+            Update.publish_at.is_(None),
+            Update.publish_at,
+            Update.id.desc(),
+        )
+        .offset(offset)
+        .limit(limit)
     )
     return list(db.session.scalars(query))
 
@@ -557,8 +584,9 @@ def publish_due(now: datetime, limit: int = 100) -> list[int]:
     waiting until it is live again.
     """
     due = db.session.execute(
-        sa.select(Update.id, Update.article_id)
+        sa.select(Update.id, Update.article_id, Editor.disabled_at.is_not(None))
         .join(Article, Article.id == Update.article_id)
+        .join(Editor, Editor.id == Update.author_id)
         .where(
             Update.status == SCHEDULED,
             Update.publish_at <= now,
@@ -569,7 +597,76 @@ def publish_due(now: datetime, limit: int = 100) -> list[int]:
         .limit(limit)
     ).all()
     db.session.rollback()  # end the read, so each claim starts its own write transaction
-    return [update_id for update_id, article_id in due if _claim(article_id, update_id, now)]
+    # Scheduled before its author was disabled and not held then (rows from before holding
+    # existed, or a post that raced the disabling): held now, never published.
+    _hold([update_id for update_id, _, disabled in due if disabled])
+    return [
+        update_id
+        for update_id, article_id, disabled in due
+        if not disabled and _claim(article_id, update_id, now)
+    ]
+
+
+# A held update: a draft that keeps the time it was scheduled for, set aside when its author
+# was disabled so that another editor decides whether it is published. Nothing else gives
+# a draft a publish_at: publishing or rescheduling it ends the hold.
+HELD = sa.and_(Update.status == DRAFT, Update.publish_at.is_not(None))
+
+
+def _disabled_authors() -> sa.Select:
+    return sa.select(Editor.id).where(Editor.disabled_at.is_not(None))
+
+
+def _hold_scheduled(*where: sa.ColumnElement[bool]) -> int:
+    """Hold the scheduled updates that match, in the current transaction; how many."""
+    return db.session.execute(
+        sa.update(Update)
+        .where(Update.status == SCHEDULED, Update.deleted_at.is_(None), *where)
+        .values(status=DRAFT)  # publish_at stays: the time it was meant for
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def _hold(update_ids: list[int]) -> None:
+    if not update_ids:
+        return
+    with _transaction():
+        held = _hold_scheduled(Update.id.in_(update_ids), Update.author_id.in_(_disabled_authors()))
+    current_app.logger.warning(
+        "held %d due scheduled update(s) whose author is disabled: %s", held, update_ids
+    )
+
+
+@dataclass
+class Held:
+    """Some of one author's held updates, all in one story."""
+
+    author_id: int
+    story: Article
+    count: int
+    first_due: datetime  # the earliest time they were scheduled for
+
+
+def held_updates() -> list[Held]:
+    """What an admin has to see to: per author and story, how many of the author's updates
+    are held. One row per story, so the list stays as short as the newsroom's stories
+    however many updates were held; each story's compose page lists the updates."""
+    rows = db.session.execute(
+        sa.select(
+            Update.author_id, Update.article_id, sa.func.count(), sa.func.min(Update.publish_at)
+        )
+        .where(HELD, Update.deleted_at.is_(None))
+        .group_by(Update.author_id, Update.article_id)
+        .order_by(Update.author_id, sa.func.min(Update.publish_at))
+    ).all()
+    if not rows:
+        return []
+    ids = sorted({story_id for _, story_id, _, _ in rows})
+    stories = {
+        story.id: story
+        for story in db.session.scalars(sa.select(Article).where(Article.id.in_(ids)))
+    }
+    return [Held(author, stories[story], count, due) for author, story, count, due in rows]
 
 
 def _claim(article_id: int, update_id: int, now: datetime) -> bool:
@@ -586,6 +683,8 @@ def _claim(article_id: int, update_id: int, now: datetime) -> bool:
                 Update.status == SCHEDULED,
                 Update.publish_at <= now,
                 Update.deleted_at.is_(None),
+                # Its author may have been disabled since the scheduler looked.
+                Update.author_id.not_in(_disabled_authors()),
             )
             .values(status=PUBLISHED, publish_at=None, published_at=now)
             .returning(Update.id)
@@ -697,20 +796,27 @@ def create_editor(username: str, password: str, *, admin: bool = False) -> Edito
     return editor
 
 
-def disable_editor(editor: Editor, by: Editor) -> Editor:
+def disable_editor(editor: Editor, by: Editor) -> int:
     """End an editor's access at once: sessions and tokens are checked against disabled_at
-    on every request, and the sockets this process holds for them are closed now."""
+    on every request, and the sockets this process holds for them are closed now.
+
+    Their scheduled updates are held (drafts that keep their time, see `HELD`) in the same
+    transaction: nothing they wrote goes out under the newsroom's name unless another editor
+    publishes it. Gives how many were held.
+    """
     if editor.id == by.id:
         raise Conflict("you cannot disable your own account")
     if editor.disabled_at is not None:
         raise Conflict(f"{editor.username} is disabled already")
     with _transaction():
         editor.disabled_at = utcnow()
+        held = _hold_scheduled(Update.author_id == editor.id)
     realtime.disconnect_editor(editor.id)
-    return editor
+    return held
 
 
 def enable_editor(editor: Editor) -> Editor:
+    """Access again; updates held when they were disabled stay held until someone acts."""
     with _transaction():
         editor.disabled_at = None
     return editor

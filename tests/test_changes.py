@@ -7,6 +7,7 @@ CHANGEs it produced to that old state, and compare with the state fetched afresh
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,10 +104,12 @@ def test_every_action_gives_declared_changes_that_rebuild_the_story(client, bear
     verify_action(client, watcher, delete, ["deleted"])
     # Drafts and scheduled updates are unseen: saving, editing or scheduling one is no change.
     verify_action(client, watcher, post(body="Draft", draft=True), [])
-    verify_action(client, watcher, post(body="Later", publish_at="2099-01-01T09:00+02:00"), [])
+    later = datetime.now(UTC) + timedelta(days=30)
+    verify_action(client, watcher, post(body="Later", publish_at=later.isoformat()), [])
     draft, scheduled = 3, 4
     verify_action(client, watcher, patch(draft, body="Draft, revised", pinned=True), [])
-    verify_action(client, watcher, patch(scheduled, publish_at="2099-01-02T09:00Z"), [])
+    later += timedelta(days=1)
+    verify_action(client, watcher, patch(scheduled, publish_at=later.isoformat()), [])
     # Publishing a pinned draft: its `created`, then the old pin's removal.
     got = verify_action(client, watcher, patch(draft, status="published"), ["created", "edited"])
     assert got[0]["update"]["body"] == "Draft, revised" and got[1]["update"]["id"] == first

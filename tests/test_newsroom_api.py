@@ -78,6 +78,10 @@ def test_scheduling_takes_a_future_time_with_its_offset(client, bearer, story):
         ("tomorrow at noon", "ISO-8601"),
         ("2030-01-01T10:00", "offset"),
         (12, "ISO-8601"),
+        # Past the calendar's end once in UTC, and before its start.
+        ("9999-12-31T23:00:00-05:00", "out of range"),
+        ("0001-01-01T00:30:00+01:00", "out of range"),
+        (in_minutes(367 * 24 * 60), "at most 366 days from now"),
     ],
 )
 def test_bad_schedule_times_save_nothing(client, bearer, story, when, message):
@@ -85,6 +89,29 @@ def test_bad_schedule_times_save_nothing(client, bearer, story, when, message):
     assert answer.status_code == 422
     assert message in answer.get_json()["error"]
     assert client.get(f"{URL}/drafts", headers=bearer).get_json()["updates"] == []
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", in_minutes(367 * 24 * 60)])
+def test_rescheduling_out_of_range_changes_nothing(client, bearer, story, when):
+    update = post(client, bearer, body="Later", publish_at=in_minutes(30)).get_json()
+    answer = client.patch(
+        f"{URL}/updates/{update['id']}", json={"publish_at": when}, headers=bearer
+    )
+    assert answer.status_code == 422
+    assert "at most 366 days from now" in answer.get_json()["error"]
+    (kept,) = client.get(f"{URL}/drafts", headers=bearer).get_json()["updates"]
+    assert kept["publish_at"] == update["publish_at"]
+
+
+@pytest.mark.config(MAX_SCHEDULE_AHEAD_DAYS=7)
+def test_the_schedule_limit_is_a_setting(client, bearer, story):
+    answer = post(client, bearer, body="Later", publish_at=in_minutes(8 * 24 * 60))
+    assert answer.status_code == 422
+    assert "at most 7 days from now" in answer.get_json()["error"]
+    assert (
+        post(client, bearer, body="Sooner", publish_at=in_minutes(6 * 24 * 60)).status_code == 201
+    )
 
 
 def test_a_draft_cannot_also_be_scheduled(client, bearer, story):

@@ -113,6 +113,22 @@ def test_scheduling_from_the_form(client, signed_in):
     assert story_seq(client) == 0
 
 
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("9999-12-31T23:00:00-05:00", "out of range"),
+        ((datetime.now(UTC) + timedelta(days=400)).isoformat(), "more than 366 days ahead"),
+    ],
+)
+def test_scheduling_too_far_from_the_form_says_why(client, signed_in, when, message):
+    answer = compose_post(client, signed_in, body="Far off", publish_at=when)
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert message in page and "at most 366 days from now" in page
+    assert "Far off" in page, "the text typed is kept in the form"
+    assert "Far off" not in client.get(COMPOSE).get_data(as_text=True), "nothing saved"
+
+
 def test_attaching_an_image_from_the_form(app, client, signed_in, tmp_path):
     app.config["MEDIA_FOLDER"] = str(tmp_path / "media")
 

@@ -12,11 +12,13 @@ import requests
 
 from liveblog import create_app, scheduler, services
 from liveblog.extensions import db
-from liveblog.models import Article, Change, Editor, Update
+from liveblog.models import Article, Change, Editor, Update, iso
 from tests.conftest import app_config
 from tests.liveserver import Api, LiveServer, prepare_database, wait_for
 
-START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+# A noon a month ahead: schedules are checked against the real clock, and may be at most
+# MAX_SCHEDULE_AHEAD_DAYS ahead of it.
+START = (datetime.now(UTC) + timedelta(days=30)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 class Clock:
@@ -60,7 +62,7 @@ def test_an_update_publishes_at_its_time_once(app, editor, story):
     assert runner.run_once() == [], "published once"
     (change,) = created_changes(app, story)
     assert change.type == "created" and change.seq == 1
-    assert change.payload["update"]["published_at"] == "2030-05-01T12:05:00Z"
+    assert change.payload["update"]["published_at"] == iso(START + timedelta(minutes=5))
     with app.app_context():
         update = db.session.get(Update, update_id)
         assert update.status == "published" and update.publish_at is None

@@ -214,3 +214,39 @@ def test_ending_and_reopening_the_story(site: Site, room):
     expect(reader.locator("#story-status")).to_have_attribute("data-status", "live")
     publish(editor, "Back again.")
     expect(reader.locator("#update-2")).to_contain_text("Back again.")
+
+
+def test_a_long_story_is_composed_a_page_at_a_time(site: Site, pages: Pages):
+    """The compose page of a long story holds one page; posting on it still works live, and
+    older updates load in place, each with its own forms."""
+    ids = [site.api.post(site.slug, f"Earlier update {n}.")["id"] for n in range(25)]
+    editor = pages.new(timezone_id=ZONE)
+    sign_in(editor, site.url)
+    editor.goto(f"{site.url}/editor/articles/{site.slug}")
+    wait_live(editor)
+    editor.evaluate(MARK_JS)
+    reader = pages.reader(site.story_url)
+    stream = editor.locator("#updates > .update")
+    expect(stream).to_have_count(20)
+
+    publish(editor, "Polls *close* at eight.", "Polls close")
+    expect(stream.first).to_contain_text("Polls close")
+    expect(stream.first.locator("form.edit-form")).to_be_attached()
+    expect(reader.locator("#updates > .update").first).to_contain_text("Polls close")
+    expect(editor.locator("#compose-form textarea[name=body]")).to_have_value("")
+
+    editor.locator("#load-older").click()
+    expect(stream).to_have_count(26)
+    expect(editor.locator("#load-older")).to_have_count(0)
+    oldest = editor.locator(f"#update-{ids[0]}")
+    oldest.locator("summary", has_text="Edit").click()
+    oldest.locator("textarea[name=body]").fill("Earlier update 0, corrected.")
+    oldest.get_by_role("button", name="Save correction").click()
+    expect(oldest.locator(".update-body")).to_contain_text("corrected")
+    assert (
+        site.api.request("GET", f"/articles/{site.slug}/updates?before={ids[1]}", 200)["updates"][
+            0
+        ]["body"]
+        == "Earlier update 0, corrected."
+    )
+    still_same_document(editor)
