@@ -9,6 +9,17 @@ deploy/liveblog@.service), all sharing one PostgreSQL database and one Redis.
 """
 
 import os
+import sys
+
+# Without PUBLIC_URL, pages build their links from the request's Host; a process facing the
+# world answers only the host names it is given (ALLOWED_HOSTS), or a cache in front would
+# hand the links of one forged Host to every reader. `make run` (development) needs neither.
+if not (os.environ.get("PUBLIC_URL") or os.environ.get("ALLOWED_HOSTS", "").strip(", ")):
+    sys.stderr.write(
+        "liveblog: set PUBLIC_URL (the site's address) or ALLOWED_HOSTS (its host names) "
+        "before `make serve`; see deploy/README\n"
+    )
+    sys.exit(78)  # EX_CONFIG: the systemd unit does not restart on it (RestartPreventExitStatus)
 
 wsgi_app = "app:app"
 # The worker class lives beside this file: importing it from the liveblog package would load

@@ -113,8 +113,9 @@ def register_commands(app: Flask) -> None:
 
 def register_middleware(app: Flask) -> None:
     """Around everything, Socket.IO included: its requests get logs, headers and addresses too."""
-    from . import security
+    from . import hosts, security
 
+    hosts.init_app(app)  # innermost, so refusals are logged and get the security headers
     logs.init_middleware(app)
     security.init_app(app)
     if hops := app.config["TRUSTED_PROXIES"]:  # outermost, so every layer sees the client

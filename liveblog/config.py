@@ -110,6 +110,16 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # The site's own address for absolute links (feeds, sitemap, Open Graph, canonical);
         # without it, the request's.
         PUBLIC_URL=(os.environ.get("PUBLIC_URL") or "").rstrip("/") or None,
+        # Host names (`host` or `host:port`, comma-separated) the site answers to; any other
+        # Host gets 400. Without PUBLIC_URL the links are built from the request's host, and
+        # a forged one must never reach a page that a shared cache keeps. Empty: any host,
+        # for `make run`; `make serve` refuses to start without this or PUBLIC_URL. Kept in
+        # lower case, as nginx passes host names on, since the check is case-sensitive.
+        ALLOWED_HOSTS=[
+            name.strip().lower()
+            for name in os.environ.get("ALLOWED_HOSTS", "").split(",")
+            if name.strip()
+        ],
         # Updates on one story page; older ones are a link (and a cursor) away.
         PAGE_SIZE=_int_env("PAGE_SIZE", 20),
         # Seconds a shared cache (nginx, a CDN) may serve a story page to readers who are not

@@ -5,11 +5,14 @@ from __future__ import annotations
 import redis
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .extensions import db
 
 bp = Blueprint("health", __name__)
 PROBE_TIMEOUT = 2.0  # seconds; a probe that hangs is as bad as one that fails
+PROBE_CLIENTS = "liveblog_probe_redis"
 
 
 @bp.get("/healthz")
@@ -46,14 +49,25 @@ def _redis_problem() -> str | None:
     url = current_app.config["REDIS_URL"]
     if not url:
         return None
-    client = redis.Redis.from_url(
-        url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
-    )
     try:
-        client.ping()
+        _probe_client(url).ping()
         return None
     except redis.RedisError as error:
         current_app.logger.warning("readiness: Redis unavailable: %s", error.__class__.__name__)
         return f"redis unavailable ({error.__class__.__name__})"
-    finally:
-        client.close()
+
+
+def _probe_client(url: str) -> redis.Redis:
+    """One client per app, kept: a probe every few seconds from each load balancer must not
+    cost Redis a new connection each. Made on the first probe, when REDIS_URL is final."""
+    clients = current_app.extensions.setdefault(PROBE_CLIENTS, {})
+    if url not in clients:  # no I/O until the first command, so no switch in between
+        clients[url] = redis.Redis.from_url(
+            url,
+            socket_timeout=PROBE_TIMEOUT,
+            socket_connect_timeout=PROBE_TIMEOUT,
+            # Once, at once: the kept connection may have been dropped since the last probe
+            # (Redis restarted), and a probe must answer within a few seconds, not retry on.
+            retry=Retry(NoBackoff(), 1),
+        )
+    return clients[url]

@@ -172,17 +172,25 @@ def live_blog_posting(story: Article, updates: list[Update], pinned: list[Update
 
 def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
     """Readers' copies may be kept by shared caches for PAGE_MAX_AGE seconds (the page names
-    its seq, so the live script catches up whatever a copy lacks); editors' never."""
+    its seq, so the live script catches up whatever a copy lacks); editors' never. Nor any
+    page whose links were built from a host name the client chose: a cache would hand them
+    to every reader."""
     response.set_etag(etag)
     response.vary.add("Cookie")
+    config = current_app.config
+    # Links come from PUBLIC_URL, or from a host named exactly, port included, in
+    # ALLOWED_HOSTS (Flask's check of the Host ignores the port).
+    fixed_links = bool(config["PUBLIC_URL"]) or request.host in config["ALLOWED_HOSTS"]
     if signed_in:
         response.cache_control.private = True
         response.cache_control.no_cache = True
+    elif not fixed_links:
+        response.cache_control.private = True
+        response.cache_control.max_age = config["PAGE_MAX_AGE"]
     else:
-        age = current_app.config["PAGE_MAX_AGE"]
         response.cache_control.public = True
-        response.cache_control.max_age = age
-        response.cache_control.s_maxage = age
+        response.cache_control.max_age = config["PAGE_MAX_AGE"]
+        response.cache_control.s_maxage = config["PAGE_MAX_AGE"]
     return response
 
 

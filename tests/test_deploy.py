@@ -3,8 +3,9 @@ server processes started as `make serve` starts them, on one PostgreSQL and one 
 
 The contract fixes nginx's ports (8080 in front of 5001 and 5002). Other test runs and
 benchmarks share this machine, so the copy of the file started here differs from it in
-those three port numbers only, each replaced by a free port; everything else is the file
-as shipped (the unmodified file is checked with `nginx -t` too).
+those three port numbers, each replaced by a free port, and in the site's name (the
+operator's to set), 127.0.0.1 here; everything else is the file as shipped (the
+unmodified file is checked with `nginx -t` too).
 
 nginx keeps a reader on one process by the reader's address (`hash $remote_addr`). To put
 readers on both processes, each test client connects from an address of its own in
@@ -46,6 +47,8 @@ CONFIG = ROOT / "deploy" / "nginx.conf"
 GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "--config", "deploy/gunicorn.conf.py"]
 FLASK = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
 REDIS_URL = "redis://127.0.0.1:6379/6"
+SITE_NAME = "liveblog.example"  # the shipped nginx.conf's, for the operator to replace
+HOST = "127.0.0.1"  # the site's name here: the address the tests reach nginx on
 TIMEOUT = 10.0  # every wait for the network is bounded by this (seconds)
 
 pytestmark = pytest.mark.timeout(240)
@@ -116,13 +119,14 @@ class Backend:
 
 
 class Nginx:
-    def __init__(self, prefix: Path, backends: list[Backend]) -> None:
+    def __init__(self, prefix: Path, backends: list[Backend], port: int) -> None:
         self.prefix = prefix
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
         text = CONFIG.read_text()
-        for port in ("8080", "5001", "5002"):
+        for port in ("5001", "5002"):
             assert text.count(f"127.0.0.1:{port}") == 1, port
+        text = text.replace(f"server_name {SITE_NAME};", f"server_name {HOST};")
         text = text.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
         text = text.replace("127.0.0.1:5001", f"127.0.0.1:{backends[0].port}")
         text = text.replace("127.0.0.1:5002", f"127.0.0.1:{backends[1].port}")
@@ -199,10 +203,13 @@ def make_editor(database_url: str) -> str:
 
 
 class Deployment:
-    def __init__(self, backends: list[Backend], nginx: Nginx, token: str) -> None:
+    def __init__(
+        self, backends: list[Backend], nginx: Nginx, token: str, env: dict[str, str]
+    ) -> None:
         self.backends = backends
         self.nginx = nginx
         self.token = token
+        self.env = env  # the processes' settings
         self.sources: dict[str, list[str]] = {}
 
     def backend_of(self, sid: str) -> Backend:
@@ -267,19 +274,42 @@ def deployment(database) -> Iterator[Deployment]:
     runs = migrate_concurrently(env, 2)
     assert [run.returncode for run in runs] == [0, 0], [run.stderr for run in runs]
     token = make_editor(database)
+    port = free_port()
+    # No PUBLIC_URL: links are built from the host nginx passes on, which the tests of forged
+    # host names need. The processes answer to nginx's address.
+    env["ALLOWED_HOSTS"] = f"{HOST}:{port}"
     backends = [Backend(name, env, base / f"{name}.log") for name in ("a", "b")]
-    nginx = Nginx(nginx_prefix(base), backends)
+    nginx = Nginx(nginx_prefix(base), backends, port)
     try:
         for backend in backends:
             backend.start()
         nginx.start()
-        deployment = Deployment(backends, nginx, token)
+        deployment = Deployment(backends, nginx, token, env)
         deployment.map_sources()
         yield deployment
     finally:
         nginx.stop()
         for backend in backends:
             backend.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def behind_tls(deployment: Deployment) -> Iterator[tuple[Nginx, Backend]]:
+    """deploy/README's other setup: a TLS terminator in front of nginx, so the processes
+    trust two proxies. The tests play the terminator, sending the headers it adds. One
+    process, named on both of nginx's upstream lines, is enough here."""
+    base = Path(tempfile.mkdtemp(prefix="liveblog-tls-"))
+    port = free_port()
+    env = {**deployment.env, "TRUSTED_PROXIES": "2", "ALLOWED_HOSTS": f"{HOST}:{port}"}
+    backend = Backend("tls", env, base / "tls.log")
+    nginx = Nginx(nginx_prefix(base), [backend, backend], port)
+    try:
+        backend.start()
+        yield nginx.start(), backend
+    finally:
+        nginx.stop()
+        backend.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -417,6 +447,31 @@ def post_through_both(deployment: Deployment, slug: str, count: int) -> None:
 # --- the tests --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("settings", [{}, {"ALLOWED_HOSTS": " , "}])
+def test_make_serve_refuses_to_start_without_public_url_or_allowed_hosts(settings):
+    clean = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", "PORT": str(free_port())}
+    server = subprocess.Popen(
+        GUNICORN,
+        cwd=ROOT,
+        env={**clean, **settings},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so that a server that did start is stopped, worker and all
+    )
+    try:
+        status = server.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        raise AssertionError("gunicorn started without PUBLIC_URL or ALLOWED_HOSTS") from None
+    lines = server.stderr.read().strip().splitlines()
+    server.stderr.close()
+    assert status == 78, lines  # EX_CONFIG: systemd's unit does not restart it
+    assert len(lines) == 1, lines
+    assert "PUBLIC_URL" in lines[0] and "ALLOWED_HOSTS" in lines[0]
+
+
 def test_the_shipped_config_passes_nginx_t(tmp_path):
     if not Path(NGINX).exists():
         skip_unless_ci("nginx is not installed (apt-get install nginx)")
@@ -431,8 +486,8 @@ def test_the_shipped_config_passes_nginx_t(tmp_path):
 
 
 def test_both_processes_migrated_once_and_log_json(deployment):
-    assert answers(deployment.nginx.url + "/readyz")
     for backend in deployment.backends:
+        assert answers(backend.url + "/readyz")
         lines = [line for line in backend.log().splitlines() if line.strip()]
         # LOG_FORMAT=json: every line a JSON object, gunicorn's own included.
         records = [json.loads(line) for line in lines]
@@ -459,13 +514,15 @@ def test_pages_files_and_probes_through_nginx(deployment):
     paths = [record.get("path", "") for b in deployment.backends for record in b.records()]
     assert not [path for path in paths if path.startswith(("/static/", "/media/"))]
 
-    assert requests.get(url + "/readyz", timeout=TIMEOUT).text == "ready"
-    # Metrics are per process: scraped from each directly, never through nginx.
+    # Metrics and readiness are per process: asked of each directly, never through nginx.
     assert requests.get(url + "/metrics", timeout=TIMEOUT).status_code == 404
+    assert requests.get(url + "/readyz", timeout=TIMEOUT).status_code == 404
+    assert requests.get(url + "/healthz", timeout=TIMEOUT).text == "ok"
     for backend in deployment.backends:
         scraped = requests.get(backend.url + "/metrics", timeout=TIMEOUT)
         assert scraped.status_code == 200
         assert "liveblog_connections" in scraped.text
+        assert requests.get(backend.url + "/readyz", timeout=TIMEOUT).text == "ready"
 
 
 def test_story_pages_cached_for_readers_never_for_editors(deployment):
@@ -479,10 +536,90 @@ def test_story_pages_cached_for_readers_never_for_editors(deployment):
     shareable = re.search(r"(s-maxage|max-age)=[1-9]", cache_control) and not re.search(
         r"private|no-store|no-cache", cache_control
     )
-    # nginx keeps the page exactly when the application allows it.
-    assert second.headers["X-Cache-Status"] == ("HIT" if shareable else "MISS"), cache_control
+    # nginx keeps the page exactly when the application allows it, which it does for the
+    # host name it answers to.
+    assert shareable, cache_control
+    assert second.headers["X-Cache-Status"] == "HIT", cache_control
     signed_in = requests.get(url, cookies={"session": "an-editor-session"}, timeout=TIMEOUT)
     assert signed_in.headers["X-Cache-Status"] == "BYPASS"
+
+
+def links_on(html: str) -> set[str]:
+    """The page's own address, as search engines and link previews read it."""
+    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
+    og_url = re.search(r'<meta property="og:url" content="([^"]+)"', html).group(1)
+    return {canonical, og_url}
+
+
+def raw_request(nginx: Nginx, head: str) -> str:
+    """A request exactly as written (requests would mend its request line and Host)."""
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=TIMEOUT) as conn:
+        conn.sendall(f"{head}Connection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer.decode(errors="replace")
+
+
+# Requests that once made the next readers' page link elsewhere, through nginx's cache.
+FORGERIES = {
+    # nginx takes the host from an absolute request line, and passed the Host header on.
+    "request line": "GET http://{site}{path} HTTP/1.1\r\nHost: evil.example\r\n",
+    # The port is the client's to name, and was not in the cache key.
+    "port": "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:1\r\n",
+    "X-Forwarded-Host": "GET {path} HTTP/1.1\r\nHost: {site}\r\nX-Forwarded-Host: evil.example\r\n",
+    "X-Forwarded-Proto": "GET {path} HTTP/1.1\r\nHost: {site}\r\nX-Forwarded-Proto: https\r\n",
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_a_forged_host_does_not_reach_the_next_reader(deployment, forgery):
+    nginx = deployment.nginx
+    slug = Api(nginx.url, deployment.token).new_story(f"Forged {forgery}")
+    path = f"/articles/{slug}"
+    raw_request(nginx, FORGERIES[forgery].format(site=f"{HOST}:{nginx.port}", path=path))
+    page = requests.get(nginx.url + path, timeout=TIMEOUT)  # after it, as a cache would
+    assert page.status_code == 200
+    assert links_on(page.text) == {nginx.url + path}, page.headers.get("X-Cache-Status")
+    assert "evil.example" not in page.text and f"https://{HOST}" not in page.text
+
+
+def test_an_unknown_host_is_refused_by_nginx(deployment):
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    for path in ("/articles/any", "/socket.io/?EIO=4&transport=polling", "/healthz"):
+        refused = requests.get(
+            f"{deployment.nginx.url}{path}{'&' if '?' in path else '?'}{probe}",
+            headers={"Host": "evil.example"},
+            timeout=TIMEOUT,
+        )
+        assert refused.status_code == 421, path
+        assert "does not answer to that host name" in refused.text
+    # No process saw them: a request sent after them is logged, and they are not.
+    after = f"after-{probe}"
+    assert requests.get(f"{deployment.nginx.url}/healthz?{after}", timeout=TIMEOUT).ok
+    paths = lambda: [r.get("path", "") for b in deployment.backends for r in b.records()]  # noqa: E731
+    wait_for(lambda: any(after in path for path in paths()), what=after)
+    assert not [path for path in paths() if probe in path and after not in path]
+
+
+def test_behind_tls_the_terminators_scheme_and_client_make_it_through(deployment, behind_tls):
+    nginx, backend = behind_tls
+    slug = Api(backend.url, deployment.token).new_story("Behind TLS")
+    path = f"/articles/{slug}"
+    # What the terminator adds; it passes the reader's Host header on as it came.
+    terminator = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    site = f"{HOST}:{nginx.port}"
+    for cache in ("MISS", "HIT"):
+        page = requests.get(nginx.url + path, headers=terminator, timeout=TIMEOUT)
+        assert links_on(page.text) == {f"https://{site}{path}"}
+        assert page.headers["X-Cache-Status"] == cache
+    logged = wait_for(lambda: [r for r in backend.records() if r.get("path") == path])
+    assert logged[0]["remote_addr"] == "203.0.113.7"  # for rate limits and logs
+    # A plain-HTTP request the terminator passed on gets a page of its own, not that copy.
+    plain = {**terminator, "X-Forwarded-Proto": "http"}
+    page = requests.get(nginx.url + path, headers=plain, timeout=TIMEOUT)
+    assert links_on(page.text) == {f"http://{site}{path}"}
+    assert page.headers["X-Cache-Status"] == "MISS"
 
 
 def test_changes_reach_readers_on_both_processes_in_order(deployment):
@@ -529,7 +666,7 @@ def test_sigterm_closes_readers_at_once_and_finishes_requests(deployment):
     body = json.dumps({"body": "sent across the shutdown"}).encode()
     request = socket.create_connection(("127.0.0.1", a.port), timeout=TIMEOUT)
     request.sendall(
-        f"POST /api/articles/{slug}/updates HTTP/1.1\r\nHost: x\r\n"
+        f"POST /api/articles/{slug}/updates HTTP/1.1\r\nHost: {HOST}\r\n"
         f"Authorization: Bearer {deployment.token}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body[:10]

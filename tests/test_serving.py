@@ -35,6 +35,7 @@ def server(tmp_path: Path) -> Iterator[Backend]:
         "HOST": "127.0.0.1",
         "DATABASE_URL": url,
         "SECRET_KEY": "serving-test",
+        "PUBLIC_URL": "http://127.0.0.1",  # without it (or ALLOWED_HOSTS), no `make serve`
         "HTTP_TIMEOUT": "2",
         "KEEPALIVE_TIMEOUT": "1",
         "WORKER_CONNECTIONS": str(SLOTS),
