@@ -30,7 +30,7 @@ from liveblog import changes, create_app
 from liveblog.extensions import db
 from liveblog.models import Article, Update
 from liveblog.models import Editor as EditorRow
-from liveblog.rendering import render_markdown
+from liveblog.rendering import excerpt, render_markdown
 from tests.liveserver import ROOT, prepare_database
 
 SLUG = "long-story"
@@ -45,8 +45,9 @@ def seed(database_url: str, count: int) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x"})
     with app.app_context():
         editor = db.session.scalar(db.select(EditorRow))
+        intro = render_markdown("Hours of coverage.")
         story = Article(slug=SLUG, title="A very long story", body="Hours of coverage.",
-                        html=render_markdown("Hours of coverage."))  # fmt: skip
+                        html=intro, excerpt=excerpt(intro))  # fmt: skip
         db.session.add(story)
         db.session.flush()
         start = datetime.now(UTC) - timedelta(minutes=count)
@@ -54,8 +55,10 @@ def seed(database_url: str, count: int) -> None:
             batch = []
             for n in range(first, min(first + 1000, count)):
                 body = f"Update **{n}**: a short paragraph, as most updates are, [with a link](https://example.org/{n})."
+                html = render_markdown(body)
                 batch.append(Update(
-                    article_id=story.id, author_id=editor.id, body=body, html=render_markdown(body),
+                    article_id=story.id, author_id=editor.id, body=body, html=html,
+                    excerpt=excerpt(html),
                     headline=f"Headline {n}" if n % 3 == 0 else None, key_event=n % 25 == 0,
                     pinned=n == 0, published_at=start + timedelta(minutes=n), seq=n + 1,
                 ))  # fmt: skip

@@ -128,6 +128,15 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
         # Rendered story pages kept in this process, and for how long in Redis (seconds).
         PAGE_CACHE_SIZE=_int_env("PAGE_CACHE_SIZE", 512),
         PAGE_CACHE_TTL=_int_env("PAGE_CACHE_TTL", 300),
+        # The same cache bounded in bytes: a page of large updates can weigh megabytes, and
+        # readers choose which variants are rendered, so a count alone bounds no memory.
+        PAGE_CACHE_BYTES=_int_env("PAGE_CACHE_BYTES", 64 * 1024 * 1024),
+        # Larger pages are kept in their process only, never in Redis, whose memory the
+        # whole deployment shares.
+        PAGE_CACHE_SHARED_MAX_BYTES=_int_env("PAGE_CACHE_SHARED_MAX_BYTES", 1024 * 1024),
+        # Story pages one client address may have rendered afresh (cache misses: old pages,
+        # rare variants); cached pages and 304s are never counted. Over it, 429.
+        PAGE_RENDER_RATE_LIMIT=os.environ.get("PAGE_RENDER_RATE_LIMIT", "30 per minute"),
         LOGIN_RATE_LIMIT=os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         WRITE_RATE_LIMIT=os.environ.get("WRITE_RATE_LIMIT", "120 per minute"),
         # Connections the kernel holds for the server while it is busy: a crowd arriving at

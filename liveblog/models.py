@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, lazyload, load_only, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -117,6 +117,8 @@ class Article(db.Model):
     title: Mapped[str] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.Text, default="")
     html: Mapped[str] = mapped_column(sa.Text, default="")
+    # The introduction as plain text, cut (rendering.excerpt): the page's description.
+    excerpt: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     status: Mapped[str] = mapped_column(sa.String(10), default="live")
     # The story's latest change number; bumped in the same transaction as each change.
     seq: Mapped[int] = mapped_column(default=0)
@@ -146,9 +148,16 @@ class Article(db.Model):
         return self.stream(after=cursor, limit=limit)
 
     def cursor(self, update_id: int) -> Update | None:
-        """One of this story's updates (deleted or not) to page from, or None."""
+        """One of this story's published updates to page from, or None.
+
+        Deleted ones still count: readers saw them, and a page whose last update was deleted
+        must still lead on. Drafts and scheduled ones never do, or paging from an id would
+        tell anyone that an embargoed update exists.
+        """
         return db.session.scalar(
-            sa.select(Update).where(Update.article_id == self.id, Update.id == update_id)
+            sa.select(Update).where(
+                Update.article_id == self.id, Update.id == update_id, Update.status == PUBLISHED
+            )
         )
 
     def stream(
@@ -196,9 +205,14 @@ class Article(db.Model):
         )
 
     def key_events(self, limit: int = 50) -> list[Update]:
-        """The latest key events, newest first (ix_updates_key_events)."""
+        """The latest key events, newest first (ix_updates_key_events), with only what the box
+        shows: an update's text and markup can weigh far more than its line there."""
         query = (
             sa.select(Update)
+            .options(
+                load_only(Update.published_at, Update.headline, Update.excerpt),
+                lazyload("*"),
+            )
             .where(Update.article_id == self.id, Update.visible(), Update.key_event == sa.true())
             .order_by(Update.published_at.desc(), Update.id.desc())
             .limit(limit)
@@ -281,6 +295,9 @@ class Update(db.Model):
     headline: Mapped[str | None] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.Text)
     html: Mapped[str] = mapped_column(sa.Text)
+    # The text without markup, cut (rendering.excerpt), written with the HTML: what key
+    # events, descriptions and the JSON-LD show, so no page view strips an update's HTML.
+    excerpt: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     key_event: Mapped[bool] = mapped_column(default=False)
     pinned: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(sa.String(10), default=PUBLISHED)

@@ -3,6 +3,8 @@
 A story page costs the same at any length: the pinned update and one page of the stream,
 read by index, rendered once per story, seq and view (liveblog/pagecache.py), and answered
 with an ETag naming the seq, so a shared cache or a returning browser often needs no body.
+A render reads the plain-text excerpts kept at write time, never strips an update's HTML,
+and each client address may only cause so many of them (PAGE_RENDER_RATE_LIMIT).
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from markupsafe import Markup, escape
+from limits import parse
+from markupsafe import escape
 
 from . import pagecache, services
 from .api import int_arg, within_bytes
+from .extensions import limiter
 from .models import Article, Update, iso, utcnow
+from .rendering import shorten
 from .security import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("reader", __name__)
@@ -52,14 +58,8 @@ def absolute(endpoint: str, **values: Any) -> str:
     return absolute_url(endpoint, **values)
 
 
-def plain(html: str, limit: int = 160) -> str:
-    """An update's or story's text without markup, cut to `limit` characters at a word."""
-    # Markup here only strips the tags; the plain text it gives is escaped wherever it is used.
-    text = " ".join(Markup(html).striptags().split())  # nosec B704
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-bp.add_app_template_filter(plain, "plain")
+# Excerpts (rendering.excerpt, kept on each update and story) cut shorter for display.
+bp.add_app_template_filter(shorten, "shorten")
 
 
 @dataclass
@@ -130,7 +130,7 @@ def story_context(story: Article, view: StoryView) -> dict[str, Any]:
         "key_events": story.key_events(MAX_KEY_EVENTS),
         "next_url": next_url(story, view, last),
         "json_ld": live_blog_posting(story, view.updates, view.pinned),
-        "description": plain(story.html) or f"Live updates: {story.title}",
+        "description": shorten(story.excerpt, 160) or f"Live updates: {story.title}",
     }
 
 
@@ -149,17 +149,17 @@ def live_blog_posting(story: Article, updates: list[Update], pinned: list[Update
         "@context": "https://schema.org",
         "@type": "LiveBlogPosting",
         "headline": story.title,
-        "description": plain(story.html),
+        "description": shorten(story.excerpt, 160),
         "url": url,
         "datePublished": iso(story.created_at),
         "coverageStartTime": iso(story.created_at),
         "liveBlogUpdate": [
             {
                 "@type": "BlogPosting",
-                "headline": update.headline or plain(update.html, 110),
+                "headline": update.headline or shorten(update.excerpt, 110),
                 "datePublished": iso(update.published_at),
                 "url": f"{url}#update-{update.id}",
-                "articleBody": plain(update.html, 5000),
+                "articleBody": update.excerpt,
                 **({"dateModified": iso(update.edited_at)} if update.edited_at else {}),
             }
             for update in (*pinned, *updates)
@@ -194,25 +194,72 @@ def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
     return response
 
 
-def story_response(story: Article, variant: str, template: str) -> Response:
-    """The page for `variant` at the story's seq: a 304, a cached body, or a fresh render."""
+def digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def site_base() -> str:
+    """The address absolute links start with: PUBLIC_URL, or else the request's own."""
+    return current_app.config["PUBLIC_URL"] or request.host_url
+
+
+def shared_key(story: Article, view: StoryView, template: str) -> str | None:
+    """Where Redis keeps this page for every process, or None when it is not shared.
+
+    Only head pages (no `before`, no `with`), and only for an address the site names itself
+    by (PUBLIC_URL, or a Host listed exactly, port and all, in ALLOWED_HOSTS): so Redis
+    holds a few keys per story, and no request header or query can add one.
+    """
+    if view.before is not None or view.target is not None:
+        return None
+    named = current_app.config["PUBLIC_URL"] or request.host in (
+        current_app.config.get("ALLOWED_HOSTS") or ()
+    )
+    return f"{story.slug}:{digest(site_base(), template, view.order)}" if named else None
+
+
+def count_render() -> None:
+    """Count a fresh render against the client's address; over PAGE_RENDER_RATE_LIMIT, 429.
+
+    The counts live in the rate limiter's storage (Redis in production), so every process
+    counts together.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    limit = current_app.config["PAGE_RENDER_RATE_LIMIT"]
+    try:
+        allowed = limiter.limiter.hit(parse(limit), "page-render", get_remote_address())
+    except Exception:  # storage down: as RATELIMIT_SWALLOW_ERRORS does, serve, don't fail
+        current_app.logger.exception("the page render count could not be kept")
+        allowed = True
+    if not allowed:
+        abort(
+            429,
+            f"Your address has asked for too many story pages that had to be built afresh "
+            f"(the limit is {limit}). Wait a minute, or read the story's latest page.",
+        )
+
+
+def story_response(story: Article, view: StoryView, template: str) -> Response:
+    """The page for `view` at the story's seq: a 304, a cached body, or a fresh render."""
     signed_in = current_user.is_authenticated
-    base = current_app.config["PUBLIC_URL"] or request.host_url
-    digest = hashlib.sha256(f"{base}|{template}|{variant}".encode()).hexdigest()[:16]
-    etag = f"seq-{story.seq}-{digest}{'-editor' if signed_in else ''}"
+    page = digest(site_base(), template, view.key)
+    etag = f"seq-{story.seq}-{page}{'-editor' if signed_in else ''}"
     response = cacheable(Response(mimetype="text/html"), etag, signed_in)
     if request.if_none_match.contains(etag):
         return response.make_conditional(request)
+    # Editors' pages carry their name and a CSRF token, and a flash belongs to one reader.
+    personal = signed_in or get_flashed_messages()
 
     def render() -> str:
-        view = StoryView.from_request()
+        if not personal:  # editors are trusted with renders; readers' are counted
+            count_render()
         view.load(story, current_app.config["PAGE_SIZE"])
         return render_template(template, **story_context(story, view))
 
-    # Editors' pages carry their name and a CSRF token, and a flash belongs to one reader.
-    personal = signed_in or get_flashed_messages()
-    key = f"{story.slug}:{story.seq}:{digest}"
-    response.set_data(render() if personal else pagecache.cached(key, render))
+    shared = shared_key(story, view, template)
+    key = f"{story.slug}:{page}"
+    response.set_data(render() if personal else pagecache.cached(key, story.seq, render, shared))
     return response.make_conditional(request)
 
 
@@ -227,7 +274,7 @@ def index() -> str:
 def article(slug: str) -> Response:
     story = services.get_article(slug)
     view = StoryView.from_request()  # checks the arguments before anything is cached
-    return story_response(story, view.key, "reader/article.html")
+    return story_response(story, view, "reader/article.html")
 
 
 # The site's own policy, with framing opened to any site: the one difference between them.
@@ -238,7 +285,7 @@ EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'self'", "frame-anc
 def embed(slug: str) -> Response:
     """The live story alone, for an iframe on another site: the one page that may be framed."""
     story = services.get_article(slug)
-    response = story_response(story, StoryView.from_request().key, "reader/embed.html")
+    response = story_response(story, StoryView.from_request(), "reader/embed.html")
     response.headers["Content-Security-Policy"] = EMBED_CSP
     return response
 

@@ -6,6 +6,7 @@ from functools import cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 # What Markdown can produce and a live blog needs; nothing that runs, loads or restyles.
 ALLOWED_TAGS = {
@@ -37,3 +38,19 @@ def sanitize(html: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow ugc",
     ).strip()
+
+
+# The most plain text any page shows of one update or story (the JSON-LD articleBody). It is
+# kept beside the HTML at write time, so a page view never strips a whole update's markup.
+EXCERPT_CHARS = 5000
+
+
+def excerpt(html: str) -> str:
+    """Sanitized HTML as plain text, at most EXCERPT_CHARS long, cut at a word."""
+    # Markup here only strips the tags; the plain text it gives is escaped wherever it is used.
+    return shorten(" ".join(Markup(html).striptags().split()), EXCERPT_CHARS)  # nosec B704
+
+
+def shorten(text: str, limit: int) -> str:
+    """Plain text cut to `limit` characters at a word, with an ellipsis if anything was cut."""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -35,7 +35,7 @@ from .models import (
     utcnow,
 )
 from .relay import relay
-from .rendering import render_markdown
+from .rendering import excerpt, render_markdown
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG = 80
@@ -279,7 +279,8 @@ def create_article(title: Any, slug: Any = None, body: Any = "") -> Article:
             slug = _free_slug(slugify(title))
         elif Article.by_slug(slug) is not None:
             raise Conflict(f"the slug {slug!r} is already taken")
-        article = Article(slug=slug, title=title, body=body, html=render_markdown(body))
+        html = render_markdown(body)
+        article = Article(slug=slug, title=title, body=body, html=html, excerpt=excerpt(html))
         db.session.add(article)
         try:
             db.session.flush()
@@ -308,6 +309,7 @@ def edit_article(article: Article, fields: dict[str, Any]) -> Article:
             setattr(article, name, fields[name])
         if "body" in changed:
             article.html = render_markdown(fields["body"])
+            article.excerpt = excerpt(article.html)
         if "status" in changed:
             article.ended_at = utcnow() if article.status == "ended" else None
         _record(outbox, article, "story")
@@ -424,11 +426,13 @@ def post_update(
         seq = _next_seq(article) if status == PUBLISHED else None
         if fields["pinned"] and status == PUBLISHED:
             _unpin_others(outbox, article)
+        html = render_markdown(fields["body"])
         update = Update(
             article_id=article.id,
             article=article,
             author=author,
-            html=render_markdown(fields["body"]),
+            html=html,
+            excerpt=excerpt(html),
             idempotency_key=idempotency_key,
             published_at=published_at or utcnow(),
             status=status,
@@ -524,6 +528,7 @@ def _apply_text(update: Update, editor: Editor, fields: dict[str, Any]) -> None:
         setattr(update, name, value)
     if "body" in new:
         update.html = render_markdown(new["body"])
+        update.excerpt = excerpt(update.html)
     update.edited_at = utcnow()
     update.edited_by = editor
 

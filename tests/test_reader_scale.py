@@ -249,22 +249,23 @@ def test_processes_share_rendered_pages_through_redis():
         redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
     except redis.RedisError:
         skip_unless_ci("Redis is not running on 127.0.0.1:6379")
-    first = PageCache(8, "redis://127.0.0.1:6379/0", prefix, ttl=30)
-    second = PageCache(8, "redis://127.0.0.1:6379/0", prefix, ttl=30)
+    first = PageCache(1 << 20, "redis://127.0.0.1:6379/0", prefix, ttl=30)
+    second = PageCache(1 << 20, "redis://127.0.0.1:6379/0", prefix, ttl=30)
     renders = []
 
     def render() -> str:
         renders.append(1)
         return "<p>page at seq 7</p>"
 
-    assert first.get("story:7:x", render) == "<p>page at seq 7</p>"
-    assert second.get("story:7:x", render) == "<p>page at seq 7</p>"
+    assert first.get("story:x", 7, render, shared="story:x") == "<p>page at seq 7</p>"
+    assert second.get("story:x", 7, render, shared="story:x") == "<p>page at seq 7</p>"
     assert len(renders) == 1
-    assert second.get("story:8:x", render) and len(renders) == 2  # a new seq, a new page
+    assert second.get("story:x", 8, render, shared="story:x") and len(renders) == 2  # a new seq
     # Redis gone: pages are still served, rendered here.
-    down = PageCache(8, "redis://127.0.0.1:1/0", prefix, ttl=30)
-    assert down.get("story:7:x", render) == "<p>page at seq 7</p>" and len(renders) == 3
-    first.redis.delete(f"{prefix}:page:story:7:x", f"{prefix}:page:story:8:x")
+    down = PageCache(1 << 20, "redis://127.0.0.1:1/0", prefix, ttl=30)
+    assert down.get("story:x", 7, render, shared="story:x") == "<p>page at seq 7</p>"
+    assert len(renders) == 3
+    first.redis.delete(f"{prefix}:page:story:x")
 
 
 @pytest.mark.both_databases
