@@ -85,6 +85,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
     config.addinivalue_line("markers", "config(**settings): app settings for this test")
+    config.addinivalue_line("markers", "browser: drives Chromium (everything under tests/e2e)")
+    config.addinivalue_line("markers", "deploy: runs nginx or gunicorn")
+    config.addinivalue_line("markers", "slow: starts server processes of its own, or takes seconds")
 
 
 @pytest.fixture
