@@ -177,21 +177,26 @@ def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
     to every reader."""
     response.set_etag(etag)
     response.vary.add("Cookie")
-    config = current_app.config
-    # Links come from PUBLIC_URL, or from a host named exactly, port included, in
-    # ALLOWED_HOSTS (Flask's check of the Host ignores the port).
-    fixed_links = bool(config["PUBLIC_URL"]) or request.host in config["ALLOWED_HOSTS"]
+    age = current_app.config["PAGE_MAX_AGE"]
     if signed_in:
         response.cache_control.private = True
         response.cache_control.no_cache = True
-    elif not fixed_links:
+    elif not links_are_fixed():
         response.cache_control.private = True
-        response.cache_control.max_age = config["PAGE_MAX_AGE"]
+        response.cache_control.max_age = age
     else:
         response.cache_control.public = True
-        response.cache_control.max_age = config["PAGE_MAX_AGE"]
-        response.cache_control.s_maxage = config["PAGE_MAX_AGE"]
+        response.cache_control.max_age = age
+        response.cache_control.s_maxage = age
     return response
+
+
+def links_are_fixed() -> bool:
+    """Whether this request's absolute links are the site's own, whatever the client sent:
+    from PUBLIC_URL, or from a Host named exactly, port included, in ALLOWED_HOSTS (Flask's
+    check of the Host ignores the port). Only such a page may be shared between readers."""
+    config = current_app.config
+    return bool(config["PUBLIC_URL"]) or request.host in config["ALLOWED_HOSTS"]
 
 
 def digest(*parts: str) -> str:
@@ -210,12 +215,9 @@ def shared_key(story: Article, view: StoryView, template: str) -> str | None:
     by (PUBLIC_URL, or a Host listed exactly, port and all, in ALLOWED_HOSTS): so Redis
     holds a few keys per story, and no request header or query can add one.
     """
-    if view.before is not None or view.target is not None:
+    if view.before is not None or view.target is not None or not links_are_fixed():
         return None
-    named = current_app.config["PUBLIC_URL"] or request.host in (
-        current_app.config.get("ALLOWED_HOSTS") or ()
-    )
-    return f"{story.slug}:{digest(site_base(), template, view.order)}" if named else None
+    return f"{story.slug}:{digest(site_base(), template, view.order)}"
 
 
 def count_render() -> None:
