@@ -28,6 +28,13 @@ def serve() -> None:
     )
     tune_garbage_collector()
     print(f" * liveblog on http://{app.config['HOST']}:{app.config['PORT']}", flush=True)
+    if not (app.config["PUBLIC_URL"] or app.config["ALLOWED_HOSTS"]):
+        # Fine on one's own machine; behind a shared cache, a forged Host would reach readers.
+        print(
+            " * links follow each request's Host: set PUBLIC_URL or ALLOWED_HOSTS before a "
+            "cache or proxy serves this to others (make serve requires one)",
+            flush=True,
+        )
     server.serve_forever()
 
 

@@ -172,16 +172,22 @@ def live_blog_posting(story: Article, updates: list[Update], pinned: list[Update
 
 def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
     """Readers' copies may be kept by shared caches for PAGE_MAX_AGE seconds (the page names
-    its seq, so the live script catches up whatever a copy lacks); editors' never. Nor any
-    page whose links were built from a host name the client chose: a cache would hand them
-    to every reader."""
+    its seq, so the live script catches up whatever a copy lacks); editors' never.
+
+    Once the site names its hosts (ALLOWED_HOSTS), a page for a variant of them that passed
+    Flask's check (another port) is not shared either: a cache would hand its links to every
+    reader. A site that names neither its address nor its hosts is a development server,
+    which `make serve` refuses to be (deploy/gunicorn.conf.py): its pages stay shareable, as
+    the contract promises every reader's page is.
+    """
     response.set_etag(etag)
     response.vary.add("Cookie")
     age = current_app.config["PAGE_MAX_AGE"]
+    unnamed = not current_app.config["PUBLIC_URL"] and not current_app.config["ALLOWED_HOSTS"]
     if signed_in:
         response.cache_control.private = True
         response.cache_control.no_cache = True
-    elif not links_are_fixed():
+    elif not (unnamed or links_are_fixed()):
         response.cache_control.private = True
         response.cache_control.max_age = age
     else:

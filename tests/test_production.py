@@ -59,11 +59,19 @@ def test_without_allowed_hosts_any_host_is_served(client, story):
 # --- what a shared cache may keep ---------------------------------------------------------
 
 
-def test_pages_linked_from_the_requests_host_are_never_shared(client, story):
+@pytest.mark.config(ALLOWED_HOSTS=["news.example"])
+def test_pages_linked_from_a_host_variant_are_never_shared(client, story):
     for path in (URL, f"{URL}/embed"):
-        page = client.get(path, headers={"Host": "evil.example"})
+        page = client.get(path, headers={"Host": "news.example:6666"})
         control = page.headers["Cache-Control"]
         assert "private" in control and not SHARED.search(control), (path, control)
+
+
+def test_a_development_server_keeps_readers_pages_shareable(client, story):
+    """Neither PUBLIC_URL nor ALLOWED_HOSTS: `make run`, which the contract still promises a
+    shareable page; `make serve` refuses to start so (test_deploy)."""
+    control = client.get(URL).headers["Cache-Control"]
+    assert "public" in control and "s-maxage=5" in control
 
 
 @pytest.mark.config(ALLOWED_HOSTS=["news.example"])
