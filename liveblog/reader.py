@@ -174,22 +174,17 @@ def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
     """Readers' copies may be kept by shared caches for PAGE_MAX_AGE seconds (the page names
     its seq, so the live script catches up whatever a copy lacks); editors' never.
 
-    Once the site names its hosts (ALLOWED_HOSTS), a page for a variant of them that passed
-    Flask's check (another port) is not shared either: a cache would hand its links to every
-    reader. A site that names neither its address nor its hosts is a development server,
-    which `make serve` refuses to be (deploy/gunicorn.conf.py): its pages stay shareable, as
-    the contract promises every reader's page is.
+    A page's links may come from its Host, but only a Host that passed ALLOWED_HOSTS (which
+    `make serve` requires, or PUBLIC_URL), and caches key pages on that same Host: a page is
+    never handed to readers who asked under another name (deploy/nginx.conf keys and
+    forwards one value).
     """
     response.set_etag(etag)
     response.vary.add("Cookie")
     age = current_app.config["PAGE_MAX_AGE"]
-    unnamed = not current_app.config["PUBLIC_URL"] and not current_app.config["ALLOWED_HOSTS"]
     if signed_in:
         response.cache_control.private = True
         response.cache_control.no_cache = True
-    elif not (unnamed or links_are_fixed()):
-        response.cache_control.private = True
-        response.cache_control.max_age = age
     else:
         response.cache_control.public = True
         response.cache_control.max_age = age
@@ -200,7 +195,8 @@ def cacheable(response: Response, etag: str, signed_in: bool) -> Response:
 def links_are_fixed() -> bool:
     """Whether this request's absolute links are the site's own, whatever the client sent:
     from PUBLIC_URL, or from a Host named exactly, port included, in ALLOWED_HOSTS (Flask's
-    check of the Host ignores the port). Only such a page may be shared between readers."""
+    check of the Host ignores the port). Only such pages go to Redis, so that no Host a
+    client makes up can add a key there."""
     config = current_app.config
     return bool(config["PUBLIC_URL"]) or request.host in config["ALLOWED_HOSTS"]
 

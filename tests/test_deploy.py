@@ -126,7 +126,11 @@ class Nginx:
         text = CONFIG.read_text()
         for port in ("5001", "5002"):
             assert text.count(f"127.0.0.1:{port}") == 1, port
-        text = text.replace(f"server_name {SITE_NAME};", f"server_name {HOST};")
+        # Only the operator's own name is served: the loopback names go, so that the tests'
+        # forged hosts are refused as any name the operator did not list would be.
+        served = f"server_name {SITE_NAME} localhost 127.0.0.1;"
+        assert text.count(served) == 1
+        text = text.replace(served, f"server_name {HOST};")
         text = text.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
         text = text.replace("127.0.0.1:5001", f"127.0.0.1:{backends[0].port}")
         text = text.replace("127.0.0.1:5002", f"127.0.0.1:{backends[1].port}")
