@@ -91,6 +91,7 @@ security: install-test
 
 test: install-test lint security audit
 	$(BIN)/python -m pytest
+	node --test tests/js
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt

@@ -112,8 +112,12 @@ class TimedHandler(WebSocketHandler):
                 self.request_deadline,
             )  # fmt: skip
             if not self.headers_sent:
-                self.start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                self.write(b"The server took too long to answer.\n")
+                # With its length: the response is not finished the usual way, so a chunked
+                # one would lack its last chunk and clients would see a broken answer.
+                body = b"The server took too long to answer.\n"
+                headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+                self.start_response("503 Service Unavailable", [*headers, ("Connection", "close")])
+                self.write(body)
         finally:
             deadline.close()
 

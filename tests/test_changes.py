@@ -36,20 +36,6 @@ def fresh_state(client) -> dict:
     return {"story": story, "updates": elements}
 
 
-def apply(state: dict, change: dict) -> dict:
-    """What reader.js does with each kind, on a plain copy of the state."""
-    state = {"story": dict(state["story"]), "updates": dict(state["updates"])}
-    kind = change["type"]
-    if kind in ("created", "edited"):
-        state["updates"][change["update"]["id"]] = change["html"]
-    elif kind == "deleted":
-        state["updates"].pop(change["update"]["id"], None)
-    elif kind == "story":
-        state["story"] = change["story"]
-    state["story"]["seq"] = change["seq"]
-    return state
-
-
 def received(sio) -> list[dict]:
     """The changes the client has, once the relay has delivered all it was handed."""
     with sio.app.app_context():
@@ -66,19 +52,31 @@ def watcher(app, client, story):
 
 
 def verify_action(client, sio, action, expect_kinds: list[str]) -> list[dict]:
+    """Each CHANGE says what a fresh load of the story shows after it, by its declared kind
+    (liveblog/changes.py), and nothing else moved. That reader.js applies them so, on a real
+    page, is the browser's to show (tests/e2e/test_reader_page.py, a page kept live equals
+    one loaded afresh); the order it applies them in, tests/js/stream.test.mjs."""
     before = fresh_state(client)
     action()
     got = received(sio)
     assert [change["type"] for change in got] == expect_kinds
     seq = before["story"]["seq"]
-    state = before
     for change in got:
         assert changes.problems(change) == [], change
         seq += 1
         assert change["seq"] == seq, "each change takes the next seq"
-        state = apply(state, change)
     after = fresh_state(client)
-    assert state == after
+    assert after["story"]["seq"] == seq
+    last = {change["update"]["id"]: change for change in got if "update" in change}
+    for update_id, change in last.items():
+        if change["type"] == "deleted":
+            assert update_id not in after["updates"]
+        else:
+            assert after["updates"].get(update_id) == change["html"]
+    stories = [change["story"] for change in got if change["type"] == "story"]
+    assert {**(stories[-1] if stories else before["story"]), "seq": seq} == after["story"]
+    untouched = lambda state: {k: v for k, v in state["updates"].items() if k not in last}  # noqa: E731
+    assert untouched(before) == untouched(after)
     return got
 
 

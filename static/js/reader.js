@@ -1,4 +1,6 @@
 'use strict';
+import { Sequence, comesBefore } from './stream.js';
+
 // Keeps a story page live: applies every `change` in seq order, exactly once, across
 // reconnects. The page was rendered at data-seq; everything after that arrives here.
 //
@@ -24,9 +26,7 @@
   const GAP_WAIT_MS = 1500; // how long a missing seq may take before it is fetched
   const times = window.liveblogTimes;
 
-  let lastSeq = Number(stream.dataset.seq); // the last change applied to this page
-  let knownSeq = lastSeq; // the newest seq the server has told us exists
-  const held = new Map(); // changes that arrived ahead of one still missing
+  const sequence = new Sequence(slug, Number(stream.dataset.seq)); // from the page's own seq
   const deleted = new Set(); // ids deleted since the page was rendered (for paged-in pages)
   let gapTimer = null;
   let missed = 0; // new updates that belong to the story's first page, not this one
@@ -51,17 +51,11 @@
 
   const idOf = (el) => Number(el.id.slice(7));
 
-  // Pinned first, then the page's order (newest or oldest first): the order the server renders.
-  const comesBefore = (a, b) => {
-    const pinnedA = a.classList.contains('pinned');
-    const pinnedB = b.classList.contains('pinned');
-    if (pinnedA !== pinnedB) return pinnedA;
-    const newer =
-      a.dataset.published !== b.dataset.published
-        ? a.dataset.published > b.dataset.published
-        : idOf(a) > idOf(b);
-    return oldestFirst ? !newer : newer;
-  };
+  const placeOf = (el) => ({
+    pinned: el.classList.contains('pinned'),
+    published: el.dataset.published,
+    id: idOf(el),
+  });
 
   // --- holding still -----------------------------------------------------------------
 
@@ -187,7 +181,7 @@
   const placeFor = (el) => {
     // The element it replaces is no place to insert before: it is about to be removed.
     const children = [...stream.children].filter((other) => other.id !== el.id);
-    const next = children.find((other) => comesBefore(el, other)) || null;
+    const next = children.find((other) => comesBefore(placeOf(el), placeOf(other), oldestFirst)) || null;
     const moreAfter = document.getElementById(oldestFirst ? 'load-newer' : 'load-older');
     if (!next && moreAfter) return undefined;
     const pinned = el.classList.contains('pinned');
@@ -376,25 +370,18 @@
     empty.hidden = Boolean(stream.querySelector(':scope > .update:not([hidden])'));
   };
 
+  // Applies what can be, and looks for a missing change if one does not come soon.
   const drain = () => {
-    while (held.has(lastSeq + 1)) {
-      const change = held.get(lastSeq + 1);
-      held.delete(change.seq);
-      apply(change);
-      lastSeq = change.seq;
-    }
-    const waiting = held.size > 0 || knownSeq > lastSeq;
-    if (waiting && !gapTimer) gapTimer = setTimeout(fillGap, GAP_WAIT_MS);
-    if (!waiting && gapTimer) {
+    sequence.drain(apply);
+    if (sequence.waiting && !gapTimer) gapTimer = setTimeout(fillGap, GAP_WAIT_MS);
+    if (!sequence.waiting && gapTimer) {
       clearTimeout(gapTimer);
       gapTimer = null;
     }
   };
 
   const receive = (change) => {
-    if (change.article !== slug || change.seq <= lastSeq) return; // another story, or a repeat
-    held.set(change.seq, change);
-    knownSeq = Math.max(knownSeq, change.seq);
+    sequence.receive(change, apply);
     drain();
   };
 
@@ -402,12 +389,12 @@
   const fillGap = async () => {
     gapTimer = null;
     try {
-      const response = await fetch(`${changesUrl}?since=${lastSeq}`, {
+      const response = await fetch(`${changesUrl}?since=${sequence.lastSeq}`, {
         headers: { Accept: 'application/json' },
       });
       if (response.ok) {
         const data = await response.json();
-        knownSeq = Math.max(knownSeq, data.seq);
+        sequence.know(data.seq);
         data.changes.forEach(receive);
       }
     } catch (error) {
@@ -489,12 +476,12 @@
     cancelRetry();
     setConnection('connecting', 'Catching up…');
     const connection = socket.id; // acks for an earlier connection are stale
-    const subscription = { article: slug, since: lastSeq, count: stream.dataset.count !== 'false' };
+    const subscription = { article: slug, since: sequence.lastSeq, count: stream.dataset.count !== 'false' };
     socket.emit('subscribe', subscription, (ack) => {
       if (socket.id !== connection) return;
       if (ack && ack.ok) {
         retryDelay = 1000;
-        knownSeq = Math.max(knownSeq, ack.seq);
+        sequence.know(ack.seq);
         wasLive = true;
         lastNews = new Date();
         setConnection('live', 'Live');
@@ -538,7 +525,7 @@
   // every CHANGE goes through, whether it came over the socket or from the changes API.
   window.liveblog = {
     get seq() {
-      return lastSeq;
+      return sequence.lastSeq;
     },
     socket,
     receive,
