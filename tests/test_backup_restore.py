@@ -17,6 +17,8 @@ from liveblog.extensions import db
 from liveblog.models import Article, Editor
 from tests.conftest import PASSWORD, app_config, csrf_token, fresh_postgres_database
 
+pytestmark = pytest.mark.slow  # pg_dump and pg_restore, two databases of its own
+
 API = "/api/articles/election-night"
 
 
