@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import statistics
 import threading
 import time
 import uuid
@@ -90,13 +89,6 @@ class Reader(socketio.Client):
 
     def changes(self) -> list[dict[str, Any]]:
         return self.events("change")
-
-    def arrival(self, seq: int) -> float:
-        """When the change with this seq arrived (time.monotonic)."""
-        for moment, event, payload in self.timeline():
-            if event == "change" and payload["seq"] == seq:
-                return moment
-        raise AssertionError(f"change {seq} never arrived")
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
         """Wait for packets until `predicate()` is truthy; returns its value."""
@@ -236,10 +228,8 @@ def test_change_reaches_subscriber_live(live_server):
     with reader(server.url) as sio:
         assert sio.subscribe(slug, since=0) == {"ok": True, "seq": 0}
 
-        posted_at = time.monotonic()
         update = api.post(slug, "**Polls** have closed", headline="Polls close", key_event=True)
         sio.wait_changes(1)
-        arrived_at = sio.arrival(1)
 
         assert_update_payload(update)
         assert update["headline"] == "Polls close"
@@ -252,17 +242,10 @@ def test_change_reaches_subscriber_live(live_server):
         (change,) = sio.changes()
         assert change == {**created(slug, 1, update), "html": change["html"]}
 
-        latencies = [arrived_at - posted_at]
-        for n in range(2, 11):
-            posted_at = time.monotonic()
+        for n in range(2, 11):  # each arrives (post-to-receipt latency: bench/latency.py)
             api.post(slug, f"update {n}")
             sio.wait_changes(n)
-            latencies.append(sio.arrival(n) - posted_at)
         assert [change["seq"] for change in sio.changes()] == list(range(1, 11))
-    ms = sorted(round(seconds * 1000, 1) for seconds in latencies)
-    print(f"\npost-to-receipt latency, ms: min {ms[0]}, median {statistics.median(ms)}, "
-          f"max {ms[-1]} (n={len(ms)}; first {round(latencies[0] * 1000, 1)})")  # fmt: skip
-    assert max(latencies) < TIMEOUT
 
 
 # --- 2. catch-up after a disconnect -----------------------------------------------

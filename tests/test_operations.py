@@ -1,45 +1,15 @@
-"""Operators' commands: migrations at start by one process at a time, and backups."""
+"""Operators' commands: backups (migrations by one process at a time: test_schema_upgrade_lock)."""
 
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from liveblog import create_app
 from liveblog.extensions import db
 from tests.conftest import app_config
-from tests.liveserver import ROOT
-
-FLASK = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
-
-
-def test_processes_starting_together_migrate_once(tmp_path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}", "SECRET_KEY": "x"}
-
-    def upgrade(_: int) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*FLASK, "schema-upgrade"],
-            cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    with ThreadPoolExecutor(3) as pool:
-        runs = list(pool.map(upgrade, range(3)))
-    assert [run.returncode for run in runs] == [0, 0, 0], [run.stderr for run in runs]
-    with closing(sqlite3.connect(tmp_path / "fresh.sqlite")) as connection:
-        versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    assert len(versions) == 1
-    assert {"articles", "updates", "changes", "editors", "api_tokens"} <= tables
 
 
 def test_backup_copies_a_live_sqlite_database(app, runner, story, tmp_path):

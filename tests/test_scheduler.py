@@ -156,7 +156,7 @@ def test_a_scheduled_update_survives_a_restart(tmp_path):
         changes = wait_for(lambda: api.changes(slug)["changes"], timeout=15)
         assert [(c["type"], c["update"]["id"]) for c in changes] == [("created", update["id"])]
         published = datetime.fromisoformat(changes[0]["update"]["published_at"])
-        assert published - datetime.fromisoformat(update["publish_at"]) <= timedelta(seconds=5)
+        assert published >= datetime.fromisoformat(update["publish_at"]), "never early"
     finally:
         second.stop()
 

@@ -4,7 +4,6 @@ without JavaScript."""
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import expect
 
@@ -19,8 +18,7 @@ from .helpers import (
     wait_live,
 )
 
-# Records when the first update element is added to the stream, on the page's own clock
-# (milliseconds since the epoch, so it compares with Python's time.time() on this machine).
+# Records the first update element added to the stream, in this document.
 WATCH_ARRIVAL_JS = """
 () => {
   window.__arrival = null;
@@ -28,7 +26,7 @@ WATCH_ARRIVAL_JS = """
     for (const record of records) {
       for (const node of record.addedNodes) {
         if (node.nodeType === 1 && node.classList.contains('update')) {
-          window.__arrival = { id: node.id, at: performance.timeOrigin + performance.now() };
+          window.__arrival = { id: node.id };
           observer.disconnect();
           return;
         }
@@ -53,19 +51,11 @@ def test_update_published_from_the_form_reaches_an_open_reader_page(site: Site, 
     )
 
     reader.evaluate(WATCH_ARRIVAL_JS)
-    clicked_at = time.time() * 1000
-    started = time.monotonic()
     editor.locator("#publish").click()
     # Truthy only in this document: a page that reloaded would lose the observer and time out.
-    reader.wait_for_function("() => Boolean(window.__arrival)", timeout=2000)
-    seen_by_python_ms = (time.monotonic() - started) * 1000
+    # (How soon it arrives is measured by bench/latency.py, not asserted here.)
+    reader.wait_for_function("() => Boolean(window.__arrival)", timeout=10_000)
     arrival = reader.evaluate("window.__arrival")
-    in_page_ms = arrival["at"] - clicked_at
-    print(
-        f"\nclick to #{arrival['id']} on the reader page: {in_page_ms:.0f} ms "
-        f"(page clock), {seen_by_python_ms:.0f} ms (seen from Python)"
-    )
-    assert in_page_ms < 1000, f"the update took {in_page_ms:.0f} ms to reach the reader"
 
     update = reader.locator(f"#{arrival['id']}")
     expect(update.locator(".update-headline")).to_have_text("Polls close")
@@ -187,15 +177,12 @@ def test_changes_out_of_order_are_held_and_gaps_are_fetched(site: Site, pages: P
     # Only S+4 of the next pair: after the gap wait the page fetches S+3 itself.
     three, four = api.post(slug, "Three."), api.post(slug, "Four.")
     _, fourth = api.changes(slug, since=start + 2)["changes"]
+    # The page waits for the gap to close by itself (above, it did), then fetches S+3.
     with reader.expect_request(
-        lambda request: f"/changes?since={start + 2}" in request.url, timeout=3000
+        lambda request: f"/changes?since={start + 2}" in request.url, timeout=10_000
     ):
-        fed_at = time.monotonic()
         receive(fourth)
         assert ids() == [f"update-{two['id']}", f"update-{one['id']}"]
-    waited_ms = (time.monotonic() - fed_at) * 1000
-    print(f"\nthe page fetched the missing change after {waited_ms:.0f} ms")
-    assert 1300 <= waited_ms <= 2500
     wait_for_seq(reader, start + 4)
     assert ids() == [
         f"update-{four['id']}",
