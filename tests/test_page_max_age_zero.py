@@ -39,15 +39,3 @@ def test_page_max_age_zero_lets_no_cache_serve_a_copy_unasked(zero_app, path):
     assert page.headers["Cache-Control"] == "public, max-age=0, s-maxage=0"
     again = client.get(path, headers={"If-None-Match": page.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
-
-
-@pytest.mark.parametrize("path", PAGES)
-def test_page_max_age_zero_without_a_named_host(monkeypatch, tmp_path, path):
-    monkeypatch.setenv("PAGE_MAX_AGE", "0")
-    app = create_app(app_config(f"sqlite:///{tmp_path / 'zero.sqlite'}"))
-    with app.app_context():
-        db.create_all()
-        services.create_article("Election night", slug="election-night")
-    assert app.test_client().get(path).headers["Cache-Control"] == "private, max-age=0"
-    with app.app_context():
-        db.engine.dispose()
