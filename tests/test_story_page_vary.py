@@ -44,5 +44,5 @@ def test_editors_pages_vary_on_the_cookie_alone(client, auth, story, path):
 @pytest.mark.parametrize("path", PAGES)
 def test_without_a_named_host_pages_still_vary_on_the_cookie_alone(client, story, path):
     page = client.get(path)
-    assert page.headers["Cache-Control"] == "private, max-age=5"
+    assert page.headers["Cache-Control"] == "public, max-age=5, s-maxage=5"
     assert vary(page) == ["Cookie"]
