@@ -145,16 +145,22 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     return match.group(1)
 
 
+def sign_in(client: FlaskClient, username: str, password: str, address: str = "203.0.113.5"):
+    """The sign-in form sent as a browser at `address` sends it, CSRF token and all."""
+    token = csrf_token(client, "/editor/login")
+    return client.post(
+        "/editor/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
 class AuthActions:
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
 
     def login(self, username: str = "alice", password: str = PASSWORD):
-        token = csrf_token(self.client, "/editor/login")
-        return self.client.post(
-            "/editor/login",
-            data={"username": username, "password": password, "csrf_token": token},
-        )
+        return sign_in(self.client, username, password, address="127.0.0.1")
 
 
 @pytest.fixture
@@ -177,13 +183,7 @@ def live_server(tmp_path):
 
     Yields (server, token). Tests that need more servers use tests.liveserver directly.
     """
-    from tests.liveserver import LiveServer, prepare_database
+    from tests.liveserver import live_server_on_sqlite
 
-    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    token = prepare_database(url)
-    server = LiveServer(url, tmp_path / "server.log")
-    try:
-        server.start()
-        yield server, token
-    finally:
-        server.stop()
+    with live_server_on_sqlite(tmp_path) as running:
+        yield running

@@ -16,45 +16,9 @@ import sqlalchemy as sa
 from liveblog import changes, services
 from liveblog.extensions import db, socketio
 from liveblog.models import DRAFT, Article, Editor, Update
-from liveblog.relay import relay
+from tests.changes_check import SLUG, URL, received, verify_action
 
 ROOT = Path(__file__).resolve().parent.parent
-SLUG = "election-night"
-URL = f"/api/articles/{SLUG}"
-
-
-def fresh_state(client) -> dict:
-    """What a reader loading the story now gets: the story and each visible update's element."""
-    story = client.get(URL).get_json()
-    page = client.get(f"/articles/{SLUG}").get_data(as_text=True)
-    ids = [update["id"] for update in client.get(f"{URL}/updates?limit=200").get_json()["updates"]]
-    elements = {}
-    for update_id in ids:
-        match = re.search(rf'<article [^>]*id="update-{update_id}".*?</article>', page, re.S)
-        assert match, f"update {update_id} is missing from the page"
-        elements[update_id] = match.group(0)
-    return {"story": story, "updates": elements}
-
-
-def apply(state: dict, change: dict) -> dict:
-    """What reader.js does with each kind, on a plain copy of the state."""
-    state = {"story": dict(state["story"]), "updates": dict(state["updates"])}
-    kind = change["type"]
-    if kind in ("created", "edited"):
-        state["updates"][change["update"]["id"]] = change["html"]
-    elif kind == "deleted":
-        state["updates"].pop(change["update"]["id"], None)
-    elif kind == "story":
-        state["story"] = change["story"]
-    state["story"]["seq"] = change["seq"]
-    return state
-
-
-def received(sio) -> list[dict]:
-    """The changes the client has, once the relay has delivered all it was handed."""
-    with sio.app.app_context():
-        relay.drain()
-    return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
 
 
 @pytest.fixture
@@ -63,23 +27,6 @@ def watcher(app, client, story):
     assert sio.emit("subscribe", {"article": SLUG, "since": 0}, callback=True)["ok"]
     yield sio
     sio.disconnect()
-
-
-def verify_action(client, sio, action, expect_kinds: list[str]) -> list[dict]:
-    before = fresh_state(client)
-    action()
-    got = received(sio)
-    assert [change["type"] for change in got] == expect_kinds
-    seq = before["story"]["seq"]
-    state = before
-    for change in got:
-        assert changes.problems(change) == [], change
-        seq += 1
-        assert change["seq"] == seq, "each change takes the next seq"
-        state = apply(state, change)
-    after = fresh_state(client)
-    assert state == after
-    return got
 
 
 @pytest.mark.both_databases

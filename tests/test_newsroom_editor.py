@@ -14,9 +14,9 @@ from werkzeug.test import encode_multipart
 from liveblog import services
 from liveblog.extensions import db, socketio
 from liveblog.models import Editor
+from tests.changes_check import verify_action
 from tests.conftest import PASSWORD, csrf_token
 from tests.images import image_bytes
-from tests.test_changes import verify_action
 
 COMPOSE = "/editor/articles/election-night"
 API = "/api/articles/election-night"

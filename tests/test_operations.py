@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from liveblog import create_app
@@ -19,6 +20,7 @@ from tests.liveserver import ROOT
 FLASK = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
 
 
+@pytest.mark.slow
 def test_processes_starting_together_migrate_once(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}", "SECRET_KEY": "x"}
 

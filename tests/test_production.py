@@ -13,14 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.stories import links_on
+
 URL = "/articles/election-night"
 SHARED = re.compile(r"\b(public|s-maxage)\b")
-
-
-def links_on(html: str) -> set[str]:
-    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
-    og_url = re.search(r'<meta property="og:url" content="([^"]+)"', html).group(1)
-    return {canonical, og_url}
 
 
 # --- host names -------------------------------------------------------------------------
