@@ -216,6 +216,14 @@ def sign_in(client: FlaskClient, username: str, password: str, address: str = "2
     )
 
 
+def sign_in_admin(app: Flask, client: FlaskClient) -> str:
+    """The admin root, made and signed in on `client`; a CSRF token of its session."""
+    with app.app_context():
+        services.create_editor("root", PASSWORD, admin=True)
+    sign_in(client, "root", PASSWORD, address="127.0.0.1")
+    return csrf_token(client, "/editor/editors")
+
+
 class AuthActions:
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
