@@ -14,7 +14,7 @@ AXE_VERSION := 4.11.0
 AXE_SHA256 := e9e5863c33a874f09bc01acd9234b7e3c871479f5eef8802fa582544465e6d01
 AXE := tests/e2e/vendor/axe.min.js
 
-.PHONY: install install-test run serve test lint format audit security bench clean
+.PHONY: install install-test run serve test test-fast lint format audit security bench clean
 
 install: $(VENV)/.installed $(SOCKETIO_CLIENT)
 
@@ -92,6 +92,12 @@ security: install-test
 test: install-test lint security audit
 	$(BIN)/python -m pytest
 	node --test tests/js
+
+# The fast lane, for the edit-and-test loop: every test that needs no Chromium, no nginx or
+# gunicorn and no server process of its own (markers browser, deploy, slow: tests/README.md).
+test-fast: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not browser and not deploy and not slow"
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt

@@ -13,9 +13,10 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.liveserver import Api, LiveServer, prepare_database
+from tests.liveserver import Api, LiveServer, live_server_on_sqlite, reader
 from tests.rawreader import RawReader, rss_kib
-from tests.test_live_server import reader
+
+pytestmark = pytest.mark.slow  # real server processes
 
 CAP = 256 * 1024  # MAX_QUEUED_BYTES for these servers: a quarter of the default
 
@@ -27,16 +28,11 @@ def big_body(n: int) -> str:
 
 @pytest.fixture
 def capped_server(tmp_path) -> Iterator[tuple[LiveServer, Api]]:
-    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    token = prepare_database(url)
     # Catch-ups of 8 MB, past the default byte cap on catch-ups, to show they are streamed.
-    server = LiveServer(
-        url, tmp_path / "server.log", MAX_QUEUED_BYTES=str(CAP), MAX_CATCH_UP_BYTES=str(16 << 20)
-    )
-    try:
-        yield server.start(), Api(server.url, token)
-    finally:
-        server.stop()
+    with live_server_on_sqlite(
+        tmp_path, MAX_QUEUED_BYTES=str(CAP), MAX_CATCH_UP_BYTES=str(16 << 20)
+    ) as (server, token):
+        yield server, Api(server.url, token)
 
 
 def test_a_reader_that_stops_reading_is_dropped_and_the_others_get_everything(capped_server):

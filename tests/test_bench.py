@@ -13,6 +13,8 @@ import pytest
 from bench.fanout import measure_round, report
 from tests.conftest import skip_unless_ci
 
+pytestmark = pytest.mark.slow  # the benchmark starts servers and readers of its own
+
 READERS, POSTS = 50, 2
 
 

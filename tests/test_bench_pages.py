@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import skip_unless_ci
 from tests.liveserver import ROOT
 
+pytestmark = pytest.mark.slow  # the benchmark starts servers and readers of its own
+
 
 @pytest.mark.timeout(240)
 def test_page_benchmark_smoke():

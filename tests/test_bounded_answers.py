@@ -10,25 +10,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from liveblog import services
-from liveblog.extensions import db
-from liveblog.models import Article, Editor
+from tests.stories import post_many
 
 API = "/api/articles/election-night"
 FEED = "/articles/election-night/feed.atom"
 COMPOSE = "/editor/articles/election-night"
 ATOM = {"a": "http://www.w3.org/2005/Atom"}
-
-
-def post_many(app, count: int, body: str = "Update number {n}.", **fields) -> list[int]:
-    """`count` updates through the write path, oldest first; their ids."""
-    with app.app_context():
-        story = Article.by_slug("election-night")
-        editor = db.session.scalar(db.select(Editor))
-        return [
-            services.post_update(story, editor, body=body.format(n=n), **fields).id
-            for n in range(count)
-        ]
 
 
 def local(url: str) -> str:

@@ -16,31 +16,9 @@ import sqlalchemy as sa
 from liveblog import changes, services
 from liveblog.extensions import db, socketio
 from liveblog.models import DRAFT, Article, Editor, Update
-from liveblog.relay import relay
+from tests.changes_check import SLUG, URL, received, verify_action
 
 ROOT = Path(__file__).resolve().parent.parent
-SLUG = "election-night"
-URL = f"/api/articles/{SLUG}"
-
-
-def fresh_state(client) -> dict:
-    """What a reader loading the story now gets: the story and each visible update's element."""
-    story = client.get(URL).get_json()
-    page = client.get(f"/articles/{SLUG}").get_data(as_text=True)
-    ids = [update["id"] for update in client.get(f"{URL}/updates?limit=200").get_json()["updates"]]
-    elements = {}
-    for update_id in ids:
-        match = re.search(rf'<article [^>]*id="update-{update_id}".*?</article>', page, re.S)
-        assert match, f"update {update_id} is missing from the page"
-        elements[update_id] = match.group(0)
-    return {"story": story, "updates": elements}
-
-
-def received(sio) -> list[dict]:
-    """The changes the client has, once the relay has delivered all it was handed."""
-    with sio.app.app_context():
-        relay.drain()
-    return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
 
 
 @pytest.fixture
@@ -49,35 +27,6 @@ def watcher(app, client, story):
     assert sio.emit("subscribe", {"article": SLUG, "since": 0}, callback=True)["ok"]
     yield sio
     sio.disconnect()
-
-
-def verify_action(client, sio, action, expect_kinds: list[str]) -> list[dict]:
-    """Each CHANGE says what a fresh load of the story shows after it, by its declared kind
-    (liveblog/changes.py), and nothing else moved. That reader.js applies them so, on a real
-    page, is the browser's to show (tests/e2e/test_reader_page.py, a page kept live equals
-    one loaded afresh); the order it applies them in, tests/js/stream.test.mjs."""
-    before = fresh_state(client)
-    action()
-    got = received(sio)
-    assert [change["type"] for change in got] == expect_kinds
-    seq = before["story"]["seq"]
-    for change in got:
-        assert changes.problems(change) == [], change
-        seq += 1
-        assert change["seq"] == seq, "each change takes the next seq"
-    after = fresh_state(client)
-    assert after["story"]["seq"] == seq
-    last = {change["update"]["id"]: change for change in got if "update" in change}
-    for update_id, change in last.items():
-        if change["type"] == "deleted":
-            assert update_id not in after["updates"]
-        else:
-            assert after["updates"].get(update_id) == change["html"]
-    stories = [change["story"] for change in got if change["type"] == "story"]
-    assert {**(stories[-1] if stories else before["story"]), "seq": seq} == after["story"]
-    untouched = lambda state: {k: v for k, v in state["updates"].items() if k not in last}  # noqa: E731
-    assert untouched(before) == untouched(after)
-    return got
 
 
 @pytest.mark.both_databases

@@ -13,7 +13,7 @@ import requests
 import websocket
 
 from liveblog.connections import client_address
-from tests.liveserver import LiveServer, prepare_database
+from tests.liveserver import LiveServer, live_server_on_sqlite
 
 CAP = 5
 
@@ -58,16 +58,12 @@ def refused(url: str, forwarded_for: str | None = None) -> bool:
 
 @pytest.fixture
 def capped(tmp_path, request) -> Iterator[LiveServer]:
-    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    prepare_database(url)
     env = {"MAX_CONNECTIONS_PER_ADDRESS": str(CAP), **getattr(request, "param", {})}
-    server = LiveServer(url, tmp_path / "server.log", **env)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with live_server_on_sqlite(tmp_path, **env) as (server, _token):
+        yield server
 
 
+@pytest.mark.slow
 def test_one_address_gets_the_cap_and_pages_are_still_served(capped):
     with ExitStack() as stack:
         for _ in range(CAP):
@@ -83,6 +79,7 @@ def test_one_address_gets_the_cap_and_pages_are_still_served(capped):
         pytest.fail("connections were not released when they closed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("capped", [{"TRUSTED_PROXIES": "1"}], indirect=True)
 def test_addresses_behind_a_proxy_are_counted_apart(capped):
     with ExitStack() as stack:
@@ -93,6 +90,7 @@ def test_addresses_behind_a_proxy_are_counted_apart(capped):
         stack.callback(open_socket(capped.url, "198.51.100.2").close)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("capped", [{"MAX_CONNECTIONS_PER_ADDRESS": "0"}], indirect=True)
 def test_zero_turns_the_cap_off(capped):
     with ExitStack() as stack:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -39,83 +38,23 @@ from requests.adapters import HTTPAdapter
 from liveblog import create_app, services, tokens
 from liveblog.extensions import db
 from tests.conftest import fresh_postgres_database, skip_unless_ci
+from tests.deployment import GUNICORN, Backend, answers
 from tests.liveserver import ROOT, Api, _die_with_parent, free_port, wait_for
-from tests.test_live_server import Reader as WireReader
+from tests.liveserver import Reader as WireReader
+from tests.stories import links_on
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CONFIG = ROOT / "deploy" / "nginx.conf"
-GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "--config", "deploy/gunicorn.conf.py"]
 FLASK = [str(Path(sys.executable).parent / "flask"), "--app", "app"]
 REDIS_URL = "redis://127.0.0.1:6379/6"
 SITE_NAME = "liveblog.example"  # the shipped nginx.conf's, for the operator to replace
 HOST = "127.0.0.1"  # the site's name here: the address the tests reach nginx on
 TIMEOUT = 10.0  # every wait for the network is bounded by this (seconds)
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.deploy, pytest.mark.slow]
 
 
 # --- processes -------------------------------------------------------------------------
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code == 200
-    except requests.RequestException:  # not listening yet, or its worker still starting
-        return False
-
-
-class Backend:
-    """One server process, run as `make serve` runs it: gunicorn with deploy/gunicorn.conf.py."""
-
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "PORT": str(self.port)}
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Backend:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                GUNICORN,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,  # its own process group: master and worker together
-                preexec_fn=_die_with_parent,
-            )
-        wait_for(lambda: self._exited() or answers(self.url + "/readyz"), what=f"{self.name}")
-        return self
-
-    def _exited(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited: {self.log()[-3000:]}")
-        return False
-
-    def signal(self, signum: int) -> None:
-        os.killpg(self.process.pid, signum)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def records(self) -> list[dict[str, Any]]:
-        """The JSON log lines (LOG_FORMAT=json) written so far."""
-        lines = (line for line in self.log().splitlines() if line.startswith("{"))
-        return [json.loads(line) for line in lines]
-
-    def has_socket(self, sid: str) -> bool:
-        return any(record.get("sid") == sid for record in self.records())
 
 
 class Nginx:
@@ -587,13 +526,6 @@ def test_story_pages_cached_for_readers_never_for_editors(deployment):
     signed_in = requests.get(url, cookies={"session": "an-editor-session"}, timeout=TIMEOUT)
     assert signed_in.headers["X-Cache-Status"] == "BYPASS"
     assert app_requests_for(deployment, path) == 3
-
-
-def links_on(html: str) -> set[str]:
-    """The page's own address, as search engines and link previews read it."""
-    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
-    og_url = re.search(r'<meta property="og:url" content="([^"]+)"', html).group(1)
-    return {canonical, og_url}
 
 
 def raw_request(nginx: Nginx, head: str) -> str:

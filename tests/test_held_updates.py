@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from liveblog import scheduler, services, tokens
 from liveblog.extensions import db
 from liveblog.models import Article, Change, Editor, Update, iso
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import sign_in_admin
 
 COMPOSE = "/editor/articles/election-night"
 API = "/api/articles/election-night"
@@ -50,13 +50,7 @@ def run_scheduler(app, now: datetime) -> list[int]:
 @pytest.fixture
 def root(app, client, editor, story) -> str:
     """The admin root, signed in on `client`; a CSRF token of the session."""
-    with app.app_context():
-        services.create_editor("root", PASSWORD, admin=True)
-    sign_in = csrf_token(client, "/editor/login")
-    client.post(
-        "/editor/login", data={"username": "root", "password": PASSWORD, "csrf_token": sign_in}
-    )
-    return csrf_token(client, "/editor/editors")
+    return sign_in_admin(app, client)
 
 
 @pytest.mark.both_databases

@@ -13,127 +13,38 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
-import engineio
 import pytest
 import requests
 import socketio
 import websocket
 
 from liveblog import changes
-from tests.liveserver import EDITOR, Api, LiveServer, prepare_database
+from tests.liveserver import (
+    EDITOR,
+    TIMEOUT,
+    Api,
+    LiveServer,
+    Reader,
+    live_server_on_sqlite,
+    prepare_database,
+    reader,
+    servers,
+)
 
-TIMEOUT = 5.0  # every wait for the network is bounded by this (seconds)
+pytestmark = pytest.mark.slow  # real server processes, several per test
+
 # Redis pub/sub channels ignore the db number, so stories get unique slugs (Api.new_story)
 # and a run sharing the Redis server cannot feed these readers.
 REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
-# --- a Socket.IO client that keeps the packets in the order they arrived --------------
-
-
-class _WireLog(engineio.Client):
-    """Records every Socket.IO packet in arrival order, before it is dispatched.
-
-    python-engineio hands each message to its handler in a thread of its own, so handlers
-    may see packets out of order; only the read loop, which calls `_receive_packet` one
-    packet at a time, sees the order the server sent them in.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.packets: list[tuple[float, socketio.packet.Packet]] = []
-        self.arrived = threading.Condition()
-
-    def _receive_packet(self, pkt: engineio.packet.Packet) -> None:
-        if pkt.packet_type == engineio.packet.MESSAGE and isinstance(pkt.data, str):
-            parsed = socketio.packet.Packet(encoded_packet=pkt.data)
-            with self.arrived:
-                self.packets.append((time.monotonic(), parsed))
-                self.arrived.notify_all()
-        super()._receive_packet(pkt)
-
-
-class Reader(socketio.Client):
-    """A reader's socket: subscribe, then look at what arrived, in wire order."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(reconnection=False, handle_sigint=False, **kwargs)
-
-    def _engineio_client_class(self) -> type[engineio.Client]:
-        return _WireLog
-
-    @property
-    def wire(self) -> _WireLog:
-        return self.eio
-
-    def timeline(self) -> list[tuple[float, str, Any]]:
-        """(arrival time, event name or 'ack', payload) for each event and ack so far."""
-        with self.wire.arrived:
-            packets = list(self.wire.packets)
-        out = []
-        for moment, pkt in packets:
-            if pkt.packet_type == socketio.packet.EVENT:
-                out.append((moment, pkt.data[0], pkt.data[1] if len(pkt.data) > 1 else None))
-            elif pkt.packet_type == socketio.packet.ACK:
-                out.append((moment, "ack", pkt.data[0] if pkt.data else None))
-        return out
-
-    def events(self, name: str) -> list[Any]:
-        return [payload for _, event, payload in self.timeline() if event == name]
-
-    def changes(self) -> list[dict[str, Any]]:
-        return self.events("change")
-
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-        """Wait for packets until `predicate()` is truthy; returns its value."""
-        deadline = time.monotonic() + timeout
-        with self.wire.arrived:
-            while True:
-                result = predicate()
-                if result:
-                    return result
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; arrived so far: {self.timeline()}")
-                self.wire.arrived.wait(left)
-
-    def wait_changes(self, count: int, timeout: float = TIMEOUT) -> list[dict[str, Any]]:
-        self.wait_until(lambda: len(self.changes()) >= count, timeout)
-        return self.changes()
-
-    def subscribe(self, slug: Any, since: Any = None) -> dict[str, Any]:
-        data = {"article": slug} if since is None else {"article": slug, "since": since}
-        return self.send_subscribe(data)
-
-    def send_subscribe(self, data: Any) -> Any:
-        return self.call("subscribe", data, timeout=TIMEOUT)
-
-    def round_trip(self) -> None:
-        """Anything the server queued for this socket before now has arrived after this."""
-        ack = self.send_subscribe(None)
-        assert ack["ok"] is False
-
-
 def created(slug: str, seq: int, update: dict) -> dict:
     """The CHANGE for a published update, less its rendered element."""
     return {"article": slug, "seq": seq, "type": "created", "update": update}
-
-
-@contextmanager
-def reader(url: str, origin: str | None = None) -> Iterator[Reader]:
-    options = {"websocket_extra_options": {"origin": origin}} if origin else {}
-    sio = Reader(**options)
-    sio.connect(url, transports=["websocket"], wait_timeout=TIMEOUT)
-    try:
-        yield sio
-    finally:
-        sio.disconnect()
 
 
 def post_concurrently(
@@ -188,19 +99,6 @@ def assert_clean_log(*servers: LiveServer) -> None:
         assert "Traceback" not in log, log[-3000:]
 
 
-@contextmanager
-def servers(
-    database_url: str, tmp_path: Path, count: int, **env: str
-) -> Iterator[list[LiveServer]]:
-    with ExitStack() as stack:
-        running = []
-        for n in range(count):
-            server = LiveServer(database_url, tmp_path / f"server{n}.log", **env)
-            stack.callback(server.stop)
-            running.append(server.start())
-        yield running
-
-
 def assert_update_payload(update: dict[str, Any]) -> None:
     assert changes.shape_problems(update, changes.UPDATE_SHAPE, "update") == []
 
@@ -208,14 +106,8 @@ def assert_update_payload(update: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory) -> Iterator[tuple[LiveServer, str]]:
     """One server for the many small cases that each make a story of their own."""
-    path = tmp_path_factory.mktemp("shared")
-    url = f"sqlite:///{path / 'live.sqlite'}"
-    token = prepare_database(url)
-    server = LiveServer(url, path / "server.log")
-    try:
-        yield server.start(), token
-    finally:
-        server.stop()
+    with live_server_on_sqlite(tmp_path_factory.mktemp("shared")) as (server, token):
+        yield server, token
 
 
 # --- 1. live delivery -------------------------------------------------------------
@@ -548,9 +440,7 @@ def test_refused_subscribe_does_not_follow_the_story(shared_server, since):
 def test_readers_who_leave_mid_subscribe_are_not_counted(postgres_url, tmp_path):
     """Sockets that close while their subscribe is still being served leave no ghost reader."""
     token = prepare_database(postgres_url)
-    server = LiveServer(postgres_url, tmp_path / "server.log")
-    try:
-        server.start()
+    with LiveServer(postgres_url, tmp_path / "server.log") as server:
         api = Api(server.url, token)
         slug = api.new_story()
         for i in range(20):
@@ -569,5 +459,3 @@ def test_readers_who_leave_mid_subscribe_are_not_counted(postgres_url, tmp_path)
             assert watcher.subscribe(slug, since=20)["ok"] is True
             counts = watcher.wait_until(lambda: watcher.events("readers"), timeout=TIMEOUT)
             assert counts[-1] == {"article": slug, "count": 1}
-    finally:
-        server.stop()

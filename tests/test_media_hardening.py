@@ -24,7 +24,7 @@ from liveblog.extensions import db
 from liveblog.models import Media, utcnow
 from tests.conftest import csrf_token
 from tests.images import image_bytes, located_jpeg
-from tests.liveserver import LiveServer, prepare_database, wait_for
+from tests.liveserver import live_server_on_sqlite, wait_for
 
 UPLOAD = "/api/media"
 UPDATES = "/api/articles/election-night/updates"
@@ -96,16 +96,13 @@ def _send_upload(url: str, token: str, data: bytes, sent: threading.Event, done:
     done.append(answer)
 
 
+@pytest.mark.slow
 def test_readers_are_answered_while_a_large_image_decodes(tmp_path):
     """A real gevent server: /healthz keeps answering, one request after another, after the
     upload was sent and before its answer came, so the decode did not hold the loop."""
-    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    token = prepare_database(url)
-    server = LiveServer(url, tmp_path / "server.log", MEDIA_FOLDER=str(tmp_path / "media"))
     big = large_png((4800, 4800))  # 23 megapixels, just under the default cap, in ~100 KB
     sent, done = threading.Event(), []
-    server.start()
-    try:
+    with live_server_on_sqlite(tmp_path, MEDIA_FOLDER=str(tmp_path / "media")) as (server, token):
         uploader = threading.Thread(target=_send_upload, args=(server.url, token, big, sent, done))
         uploader.start()
         assert sent.wait(30), "the upload was not sent"
@@ -124,8 +121,6 @@ def test_readers_are_answered_while_a_large_image_decodes(tmp_path):
         headers = {"Authorization": f"Bearer {token}"}
         refused = requests.post(server.url + UPLOAD, files=form, headers=headers, timeout=30)
         assert refused.status_code == 422 and "not a whole" in refused.json()["error"]
-    finally:
-        server.stop()
     assert "Traceback" not in server.log()
     assert answered_during >= 3, f"/healthz answered {answered_during} time(s) during the decode"
 
@@ -318,14 +313,12 @@ def test_the_server_cleans_up_every_interval(app, client, bearer, uploads, media
     assert loop.run_once() == []
 
 
+@pytest.mark.slow
 def test_a_running_server_deletes_unused_uploads(tmp_path):
     """The scheduler loop of a real server runs the clean-up by itself."""
-    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    token = prepare_database(url)
     folder = tmp_path / "media"
     env = {"MEDIA_FOLDER": str(folder), "MEDIA_UNUSED_TTL": "0", "MEDIA_CLEAN_INTERVAL": "1"}
-    server = LiveServer(url, tmp_path / "server.log", **env).start()
-    try:
+    with live_server_on_sqlite(tmp_path, **env) as (server, token):
         form = {"file": ("photo.png", image_bytes("PNG")), "alt": (None, "A fire")}
         headers = {"Authorization": f"Bearer {token}"}
         answer = requests.post(server.url + UPLOAD, files=form, headers=headers, timeout=30)
@@ -333,8 +326,6 @@ def test_a_running_server_deletes_unused_uploads(tmp_path):
         image_url = server.url + answer.json()["url"]
         wait_for(lambda: requests.get(image_url, timeout=5).status_code == 404, what="clean-up")
         assert stored(folder) == set()
-    finally:
-        server.stop()
 
 
 @pytest.mark.both_databases

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from liveblog.extensions import socketio
-from tests.test_changes import received
+from tests.changes_check import received
 
 URL = "/api/articles/election-night"
 

@@ -11,12 +11,11 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from liveblog import services
 from liveblog.extensions import db, socketio
 from liveblog.models import Editor
-from tests.conftest import PASSWORD, csrf_token
+from tests.changes_check import verify_action
+from tests.conftest import PASSWORD, csrf_token, sign_in_admin
 from tests.images import image_bytes
-from tests.test_changes import verify_action
 
 COMPOSE = "/editor/articles/election-night"
 API = "/api/articles/election-night"
@@ -198,13 +197,7 @@ def test_writes_need_the_csrf_token(client, signed_in):
 
 @pytest.fixture
 def admin(app, client):
-    with app.app_context():
-        services.create_editor("root", PASSWORD, admin=True)
-    token = csrf_token(client, "/editor/login")
-    client.post(
-        "/editor/login", data={"username": "root", "password": PASSWORD, "csrf_token": token}
-    )
-    return csrf_token(client, "/editor/editors")
+    return sign_in_admin(app, client)
 
 
 def test_only_admins_reach_the_editors_page(client, signed_in):
@@ -249,13 +242,7 @@ def test_disabling_ends_sessions_tokens_and_sockets_at_once(app, editor, story, 
     bystander = socketio.test_client(app)  # a reader, not signed in
 
     admin_client = app.test_client()
-    with app.app_context():
-        services.create_editor("root", PASSWORD, admin=True)
-    sign_in = csrf_token(admin_client, "/editor/login")
-    admin_client.post(
-        "/editor/login", data={"username": "root", "password": PASSWORD, "csrf_token": sign_in}
-    )
-    page = csrf_token(admin_client, "/editor/editors")
+    page = sign_in_admin(app, admin_client)
     disable = admin_client.post(f"/editor/editors/{editor.id}/disable", data={"csrf_token": page})
     assert disable.status_code == 302
 

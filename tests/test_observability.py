@@ -14,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from liveblog import create_app
 from liveblog.extensions import db
 from tests.conftest import app_config
-from tests.liveserver import Api
-from tests.test_live_server import reader
+from tests.liveserver import Api, reader
 
 # --- logs -----------------------------------------------------------------------------
 
@@ -66,6 +65,7 @@ def frames(url: str, packets: list[str]) -> None:
         ws.close()
 
 
+@pytest.mark.slow
 def test_malformed_packets_logged_once_per_connection(live_server):
     server, token = live_server
     garbage = ["42xyz", "4", "42[", "43abc", "4Z", "45-x", "42", "42[null]"] * 25
@@ -88,6 +88,7 @@ def test_malformed_packets_logged_once_per_connection(live_server):
     assert len(log) < 20_000  # 400 bad packets, a few lines
 
 
+@pytest.mark.slow
 def test_socket_connect_and_disconnect_logged(live_server):
     server, _ = live_server
     with reader(server.url) as sio:

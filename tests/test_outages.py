@@ -12,8 +12,16 @@ import pytest
 import redis
 
 from tests.conftest import skip_unless_ci
-from tests.liveserver import Api, LiveServer, free_port, prepare_database
-from tests.test_live_server import reader, servers
+from tests.liveserver import (
+    Api,
+    free_port,
+    live_server_on_sqlite,
+    prepare_database,
+    reader,
+    servers,
+)
+
+pytestmark = pytest.mark.slow  # a Redis server and server processes of its own
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -63,17 +71,12 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 
 
 def test_writes_and_readers_survive_a_redis_outage(private_redis, tmp_path):
-    url = f"sqlite:///{tmp_path / 'outage.sqlite'}"
-    token = prepare_database(url)
-    server = LiveServer(
-        url,
-        tmp_path / "server.log",
+    with live_server_on_sqlite(
+        tmp_path,
         REDIS_URL=private_redis.url,
         REDIS_CHANNEL=f"outage-{uuid.uuid4().hex[:8]}",
         RATELIMIT_ENABLED="1",  # its counts live in Redis too
-    )
-    try:
-        server.start()
+    ) as (server, token):
         api = Api(server.url, token)
         slug = api.new_story()
         private_redis.stop()  # down before the process's first reader connects
@@ -97,8 +100,6 @@ def test_writes_and_readers_survive_a_redis_outage(private_redis, tmp_path):
             assert [change["seq"] for change in changes] == list(range(1, latest + 1))
             assert changes[0]["update"] == first
         assert "change 1 sent locally" in server.log()  # the outage was logged, not hidden
-    finally:
-        server.stop()
 
 
 def test_a_process_that_missed_changes_in_an_outage_resyncs(private_redis, postgres_url, tmp_path):

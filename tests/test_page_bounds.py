@@ -23,21 +23,11 @@ from liveblog.models import Article, Editor, Update, utcnow
 from liveblog.pagecache import PageCache
 from liveblog.rendering import EXCERPT_CHARS
 from tests.conftest import app_config, fresh_postgres_database, skip_unless_ci
+from tests.stories import post_many
 
 URL = "/articles/election-night"
 API = "/api/articles/election-night"
 REDIS = "redis://127.0.0.1:6379/0"
-
-
-def post_many(app, count: int, body: str = "Update number {n}.", **fields) -> list[int]:
-    """`count` updates through the write path, oldest first; their ids."""
-    with app.app_context():
-        story = Article.by_slug("election-night")
-        editor = db.session.scalar(sa.select(Editor))
-        return [
-            services.post_update(story, editor, body=body.format(n=n), **fields).id
-            for n in range(count)
-        ]
 
 
 def pages(app):

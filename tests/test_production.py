@@ -5,7 +5,6 @@ tested with the rest of the deployment, in test_deploy.py.)"""
 
 from __future__ import annotations
 
-import re
 import socket
 import socketserver
 import threading
@@ -13,13 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.stories import links_on
+
 URL = "/articles/election-night"
-
-
-def links_on(html: str) -> set[str]:
-    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
-    og_url = re.search(r'<meta property="og:url" content="([^"]+)"', html).group(1)
-    return {canonical, og_url}
 
 
 # --- host names -------------------------------------------------------------------------

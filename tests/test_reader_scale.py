@@ -13,26 +13,15 @@ import redis
 import sqlalchemy as sa
 from flask import template_rendered
 
-from liveblog import services
 from liveblog.extensions import db
-from liveblog.models import Article, Editor
+from liveblog.models import Article
 from liveblog.pagecache import PageCache
 from tests.conftest import skip_unless_ci
+from tests.stories import post_many
 
 URL = "/articles/election-night"
 API = "/api/articles/election-night"
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-def post_many(app, count: int, **fields) -> list[int]:
-    """`count` updates through the write path itself, oldest first; their ids."""
-    with app.app_context():
-        story = Article.by_slug("election-night")
-        editor = db.session.scalar(db.select(Editor))
-        return [
-            services.post_update(story, editor, body=f"Update number {n}.", **fields).id
-            for n in range(count)
-        ]
 
 
 def ids_on(html: str) -> list[int]:

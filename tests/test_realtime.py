@@ -7,22 +7,16 @@ against a real server in test_live_server.py.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from liveblog import realtime
 from liveblog.extensions import socketio
 from liveblog.relay import relay
+from tests.changes_check import received as changes
+from tests.liveserver import wait_for
 
 URL = "/api/articles/election-night"
-
-
-def changes(sio) -> list[dict]:
-    """The changes the client has received once the relay has sent all it was given."""
-    with sio.app.app_context():
-        relay.drain()
-    return [event["args"][0] for event in sio.get_received() if event["name"] == "change"]
 
 
 def subscribe(sio, **payload):
@@ -149,11 +143,11 @@ def test_reader_count_is_sent_coalesced(app, client, story, monkeypatch):
         subscribe(sio)
     with app.app_context():
         assert realtime.reader_count("election-night") == 3
-    deadline = time.monotonic() + 5
-    counts: list[dict] = []
-    while time.monotonic() < deadline and not counts:
-        time.sleep(0.05)
-        counts = [e["args"][0] for e in readers[0].get_received() if e["name"] == "readers"]
+    counts = wait_for(
+        lambda: [e["args"][0] for e in readers[0].get_received() if e["name"] == "readers"],
+        timeout=5,
+        what="the reader count",
+    )
     assert counts == [{"article": "election-night", "count": 3}]  # one message for three joins
     readers[2].disconnect()
     with app.app_context():

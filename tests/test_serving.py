@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.deployment import Backend
 from tests.liveserver import prepare_database
-from tests.test_deploy import Backend
+
+pytestmark = [pytest.mark.deploy, pytest.mark.slow]  # gunicorn, as `make serve` runs it
 
 SLOTS = 12  # the process's connection slots (WORKER_CONNECTIONS), few so a test fills them
 BOUND = 20.0  # seconds: far past the timeouts below, so only a missing timeout fails

@@ -13,7 +13,7 @@ from liveblog import editor as editor_views
 from liveblog import models, tokens
 from liveblog.extensions import db
 from liveblog.models import ApiToken, Editor, utcnow
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import PASSWORD, csrf_token, sign_in
 
 COMPOSE = "/editor/articles/election-night"
 
@@ -58,15 +58,6 @@ def test_sessions_from_before_versions_are_not_signed_in(app, client, editor):
 
 
 # --- sign-in limits and timing ----------------------------------------------------------
-
-
-def sign_in(client, username: str, password: str, address: str = "203.0.113.5"):
-    token = csrf_token(client, "/editor/login")
-    return client.post(
-        "/editor/login",
-        data={"username": username, "password": password, "csrf_token": token},
-        environ_base={"REMOTE_ADDR": address},
-    )
 
 
 @pytest.mark.config(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")

@@ -14,20 +14,11 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from liveblog import services, signin
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import PASSWORD, csrf_token, sign_in
 
 COMPOSE = "/editor/articles/election-night"
 LIMITED = {"RATELIMIT_ENABLED": True}
 REDIS = "redis://127.0.0.1:6379"
-
-
-def sign_in(client: FlaskClient, username: str, password: str, address: str = "203.0.113.5"):
-    token = csrf_token(client, "/editor/login")
-    return client.post(
-        "/editor/login",
-        data={"username": username, "password": password, "csrf_token": token},
-        environ_base={"REMOTE_ADDR": address},
-    )
 
 
 def sign_out(client: FlaskClient) -> None:

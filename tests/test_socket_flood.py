@@ -20,7 +20,7 @@ import requests
 from wsproto.events import TextMessage
 
 from liveblog.connections import EventGate
-from tests.liveserver import Api, LiveServer, prepare_database, wait_for
+from tests.liveserver import Api, live_server_on_sqlite, wait_for
 from tests.rawreader import RawReader
 
 FLOOD = 5000  # far past any allowance, far below what once stalled a process (58,600)
@@ -28,14 +28,8 @@ FLOOD = 5000  # far past any allowance, far below what once stalled a process (5
 
 @pytest.fixture
 def server(tmp_path):
-    url = f"sqlite:///{tmp_path / 'flood.sqlite'}"
-    token = prepare_database(url)
-    live = LiveServer(url, tmp_path / "server.log", METRICS_ENABLED="1")
-    live.start()
-    try:
+    with live_server_on_sqlite(tmp_path, METRICS_ENABLED="1") as (live, token):
         yield live, Api(live.url, token)
-    finally:
-        live.stop()
 
 
 def send_all(raw: RawReader, frame: bytes, count: int) -> None:
@@ -67,12 +61,14 @@ def flood_and_check(server, api: Api, text: str) -> None:
         flooder.close()
 
 
+@pytest.mark.slow
 def test_a_websocket_flooding_subscribes_is_closed(server):
     live, api = server
     flood_and_check(live, api, "42" + json.dumps(["subscribe", {"article": "nothing-here"}]))
     assert "closed Socket.IO connection" in live.log()
 
 
+@pytest.mark.slow
 def test_a_websocket_flooding_frames_that_are_not_events_is_closed(server):
     """Upgrade packets (each answered with a noop) and junk run no handler: still counted."""
     live, api = server
@@ -80,6 +76,7 @@ def test_a_websocket_flooding_frames_that_are_not_events_is_closed(server):
     assert "sent frames too fast" in live.log()
 
 
+@pytest.mark.slow
 def test_a_polling_post_of_many_packets_closes_its_session(server):
     live, _api = server
     base = live.url + "/socket.io/?EIO=4&transport=polling"
@@ -100,14 +97,10 @@ def test_a_polling_post_of_many_packets_closes_its_session(server):
     assert requests.get(live.url + "/healthz", timeout=30).status_code == 200
 
 
+@pytest.mark.slow
 def test_refused_handshakes_are_not_counted_as_connections(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cap.sqlite'}"
-    prepare_database(url)
-    live = LiveServer(
-        url, tmp_path / "server.log", METRICS_ENABLED="1", MAX_CONNECTIONS_PER_ADDRESS="1"
-    )
-    live.start()
-    try:
+    env = {"METRICS_ENABLED": "1", "MAX_CONNECTIONS_PER_ADDRESS": "1"}
+    with live_server_on_sqlite(tmp_path, **env) as (live, _token):
         base = live.url + "/socket.io/?EIO=4&transport=polling"
         first = requests.get(base, timeout=10)
         assert first.status_code == 200
@@ -123,8 +116,6 @@ def test_refused_handshakes_are_not_counted_as_connections(tmp_path):
             raise AssertionError("no liveblog_connections in /metrics")
 
         wait_for(lambda: gauge() == 0, timeout=30, what="the connection gauge back at 0")
-    finally:
-        live.stop()
 
 
 # --- the gate on its own ----------------------------------------------------------------

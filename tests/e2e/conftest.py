@@ -7,6 +7,7 @@ server, database and browser contexts, so no state leaks from one test into the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -15,6 +16,16 @@ from tests.conftest import skip_unless_ci
 from tests.liveserver import Api, LiveServer
 
 from .helpers import CHROMIUM, Pages, Site, launch_chromium
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives Chromium against a server of its own."""
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
