@@ -68,13 +68,15 @@ def frames(url: str, packets: list[str]) -> None:
 @pytest.mark.slow
 def test_malformed_packets_logged_once_per_connection(live_server):
     server, token = live_server
-    garbage = ["42xyz", "4", "42[", "43abc", "4Z", "45-x", "42", "42[null]"] * 25
+    # Three of each: as many as a connection may send at once (SOCKET_EVENTS_BURST, 30)
+    # before it is closed for sending too fast, which is not what this test is about.
+    garbage = ["42xyz", "4", "42[", "43abc", "4Z", "45-x", "42", "42[null]"] * 3
     frames(server.url, garbage)
     frames(server.url, garbage)
     frames(server.url, ["x-not-engine-io"])  # Engine.IO itself cannot decode it
     polling = server.url + "/socket.io/?EIO=4&transport=polling"
     sid = json.loads(requests.get(polling, timeout=5).text[1:])["sid"]
-    for body in ["40", *["xx", "42xyz"] * 20]:  # over the polling transport
+    for body in ["40", *["xx", "42xyz"] * 10]:  # over the polling transport
         requests.post(f"{polling}&sid={sid}", data=body, timeout=5)
     slug = Api(server.url, token).new_story()
     with reader(server.url) as sio:  # and the server serves everyone as before
@@ -85,7 +87,7 @@ def test_malformed_packets_logged_once_per_connection(live_server):
     # polling session of bad Engine.IO packets (its bad Socket.IO ones then go unlogged).
     assert log.count("malformed Socket.IO packet") == 2, log[-3000:]
     assert log.count("malformed Engine.IO packet") == 2, log[-3000:]
-    assert len(log) < 20_000  # 400 bad packets, a few lines
+    assert len(log) < 20_000  # 70 bad packets, a few lines
 
 
 @pytest.mark.slow
