@@ -1,0 +1,233 @@
+"""What a story page tells caches (Cache-Control, Vary, ETag), and what the page cache keeps.
+
+A shared cache that keeps an editor's page, or a page whose links name a host the client
+chose, hands it to every reader; one that keeps a reader's page past its seq shows a stale
+story. Each directive is asserted exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import redis
+
+from liveblog import services
+from liveblog.extensions import db
+from liveblog.models import Article, Editor
+from liveblog.pagecache import PageCache
+from tests.conftest import skip_unless_ci
+
+URL = "/articles/election-night"
+REDIS = "redis://127.0.0.1:6379/0"
+ETAG = re.compile(r'^"seq-(\d+)-([0-9a-f]{16})(-editor)?"$')
+
+
+def post(app, editor, body: str = "Polls close") -> None:
+    with app.app_context():
+        author = db.session.get(Editor, editor.id)
+        services.post_update(Article.by_slug("election-night"), author, body)
+
+
+def directives(response) -> set[str]:
+    return {part.strip() for part in response.headers["Cache-Control"].split(",")}
+
+
+def etag_of(response) -> tuple[int, str, bool]:
+    match = ETAG.match(response.headers["ETag"])
+    assert match, response.headers["ETag"]
+    return int(match.group(1)), match.group(2), bool(match.group(3))
+
+
+def test_without_a_named_host_a_readers_page_is_private(client, story):
+    response = client.get(URL)
+    assert directives(response) == {"private", "max-age=5"}
+    assert response.headers["Vary"] == "Cookie"
+
+
+@pytest.mark.config(PUBLIC_URL="https://news.example", PAGE_MAX_AGE=30)
+def test_with_public_url_a_readers_page_may_be_shared(client, story):
+    response = client.get(URL)
+    assert directives(response) == {"public", "max-age=30", "s-maxage=30"}
+    assert response.headers["Vary"] == "Cookie"
+
+
+@pytest.mark.config(ALLOWED_HOSTS=["news.example"], PAGE_MAX_AGE=30)
+def test_an_allowed_host_named_exactly_may_be_shared(client, story):
+    named = client.get(URL, headers={"Host": "news.example"})
+    assert directives(named) == {"public", "max-age=30", "s-maxage=30"}
+
+
+@pytest.mark.config(PUBLIC_URL="https://news.example")
+def test_an_editors_page_is_never_kept(client, auth, story):
+    auth.login()
+    response = client.get(URL)
+    assert directives(response) == {"private", "no-cache"}
+    assert response.headers["Vary"] == "Cookie"
+    assert etag_of(response)[2] is True
+
+
+def test_the_etag_names_the_seq_and_the_view(app, client, editor, story):
+    seq, page, editors = etag_of(client.get(URL))
+    assert (seq, editors) == (0, False)
+    assert etag_of(client.get(URL))[:2] == (0, page)  # the same page, the same tag
+    assert etag_of(client.get(f"{URL}?order=oldest"))[1] != page
+    assert etag_of(client.get(f"{URL}/embed"))[1] != page
+    post(app, editor)
+    assert etag_of(client.get(URL))[:2] == (1, page)
+
+
+def test_a_fresh_copy_is_answered_304_with_its_headers(app, client, editor, story):
+    first = client.get(URL)
+    again = client.get(URL, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Vary"] == "Cookie"
+    assert directives(again) == {"private", "max-age=5"}
+    post(app, editor, "Exit poll")
+    after = client.get(URL, headers={"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200 and "Exit poll" in after.get_data(as_text=True)
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, PAGE_RENDER_RATE_LIMIT="2 per minute")
+def test_only_fresh_renders_count_against_an_address(app, client, auth, story):
+    for _ in range(5):  # one render, then the cache
+        assert client.get(URL).status_code == 200
+    assert client.get(f"{URL}?order=oldest").status_code == 200  # the second render
+    refused = client.get(f"{URL}/embed")
+    assert refused.status_code == 429
+    assert "the limit is 2 per minute" in refused.get_data(as_text=True)
+    auth.login()  # editors' pages are rendered for them, never counted
+    for _ in range(3):
+        assert client.get(f"{URL}/embed").status_code == 200
+
+
+def test_a_page_is_rendered_once_per_seq(app, client, editor, story, monkeypatch):
+    renders = []
+    real = app.jinja_env.get_template("reader/article.html").render
+
+    def counting(*args, **kwargs):
+        renders.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app.jinja_env.get_template("reader/article.html"), "render", counting)
+    for _ in range(3):
+        client.get(URL)
+    assert len(renders) == 1
+    post(app, editor)
+    client.get(URL)
+    client.get(URL)
+    assert len(renders) == 2
+
+
+# --- the cache itself ---------------------------------------------------------------------
+
+
+class Renders:
+    def __init__(self, page: str = "<p>page</p>") -> None:
+        self.page = page
+        self.count = 0
+
+    def __call__(self) -> str:
+        self.count += 1
+        return self.page
+
+
+def test_a_page_is_kept_per_key_and_seq():
+    cache = PageCache(1 << 20, None, "t", ttl=30)
+    render = Renders()
+    assert cache.get("a", 1, render) == "<p>page</p>"
+    assert cache.get("a", 1, render) == "<p>page</p>"
+    assert render.count == 1
+    cache.get("a", 2, render)
+    cache.get("b", 1, render)
+    assert render.count == 3
+
+
+def test_the_cache_keeps_at_most_max_pages_dropping_the_least_used():
+    cache = PageCache(1 << 20, None, "t", ttl=30, max_pages=2)
+    render = Renders()
+    cache.get("a", 1, render)
+    cache.get("b", 1, render)
+    cache.get("a", 1, render)  # a is now the most recently used
+    cache.get("c", 1, render)  # b goes
+    assert render.count == 3
+    assert sorted(cache.local) == ["a:1", "c:1"]
+    cache.get("a", 1, render)
+    assert render.count == 3
+
+
+def test_a_page_larger_than_the_cache_is_served_but_not_kept():
+    cache = PageCache(1000, None, "t", ttl=30)
+    render = Renders("x" * 2000)
+    assert cache.get("a", 1, render) == "x" * 2000
+    assert cache.get("a", 1, render) == "x" * 2000
+    assert render.count == 2 and len(cache.local) == 0
+
+
+@pytest.fixture
+def shared():
+    try:
+        redis.Redis.from_url(REDIS).ping()
+    except redis.RedisError:
+        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    connection = redis.Redis.from_url(REDIS)
+    for key in connection.scan_iter(f"{prefix}:*"):
+        connection.delete(key)
+
+
+def test_a_shared_page_is_stored_under_one_key_naming_its_seq(shared):
+    first = PageCache(1 << 20, REDIS, shared, ttl=30)
+    second = PageCache(1 << 20, REDIS, shared, ttl=30)
+    render = Renders()
+    first.get("local-a", 7, render, shared="story:a")
+    stored = first.redis.get(f"{shared}:page:story:a")
+    assert stored == b"7\n<p>page</p>"
+    assert 0 < first.redis.ttl(f"{shared}:page:story:a") <= 30
+    assert second.get("local-b", 7, render, shared="story:a") == "<p>page</p>"
+    assert render.count == 1
+    # another seq is not served from the stored page, and overwrites it
+    assert second.get("local-b", 8, render, shared="story:a") == "<p>page</p>"
+    assert render.count == 2
+    assert first.redis.get(f"{shared}:page:story:a") == b"8\n<p>page</p>"
+    # a page not shared never reaches Redis
+    first.get("local-c", 1, render)
+    assert sorted(first.redis.scan_iter(f"{shared}:*")) == [f"{shared}:page:story:a".encode()]
+
+
+def test_a_page_over_the_shared_bound_stays_in_its_process(shared):
+    cache = PageCache(1 << 20, REDIS, shared, ttl=30, shared_max_bytes=10)
+    cache.get("a", 1, Renders("0123456789"), shared="fits")
+    cache.get("b", 1, Renders("0123456789A"), shared="too-big")
+    assert cache.redis.get(f"{shared}:page:fits") == b"1\n0123456789"
+    assert cache.redis.get(f"{shared}:page:too-big") is None
+
+
+def test_a_redis_outage_costs_a_render_never_a_page():
+    cache = PageCache(1 << 20, "redis://127.0.0.1:1/0", "t", ttl=30)
+    render = Renders()
+    assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
+    assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
+    assert render.count == 1  # kept in the process all the same
+
+
+@pytest.mark.config(
+    PAGE_CACHE_BYTES=12345,
+    PAGE_CACHE_SIZE=7,
+    PAGE_CACHE_TTL=99,
+    PAGE_CACHE_SHARED_MAX_BYTES=555,
+    REDIS_CHANNEL="chan",
+)
+def test_the_settings_reach_the_cache(app):
+    pages = app.extensions["liveblog_pages"]
+    assert (pages.local.maxsize, pages.max_pages, pages.ttl, pages.shared_max_bytes) == (
+        12345,
+        7,
+        99,
+        555,
+    )
+    assert pages.prefix == "chan:page:" and pages.redis is None
