@@ -85,6 +85,42 @@ def test_the_claim_itself_refuses_what_is_not_due_or_already_published(app, edit
     assert created_changes(app) == [(1, update_id)]
 
 
+def test_the_claim_refuses_an_ended_story_a_deleted_update_and_a_held_one(app, editor, story):
+    ended = schedule(app, editor, "Ended", DUE)
+    deleted = schedule(app, editor, "Deleted", DUE)
+    held = schedule(app, editor, "Held", DUE)
+    with app.app_context():
+        story_row = Article.by_slug("election-night")
+        author = db.session.get(Editor, editor.id)
+        services.delete_update(story_row, deleted, author)
+        # disabled (its scheduled updates held as drafts that keep their time), then enabled
+        root = services.create_editor("root", "correct horse battery", admin=True)
+        services.disable_editor(author, root)
+        services.enable_editor(db.session.get(Editor, editor.id))
+        assert services._claim(story.id, held, DUE + MINUTE) is False
+        assert services._claim(story.id, deleted, DUE + MINUTE) is False
+    with app.app_context():
+        services.edit_article(Article.by_slug("election-night"), {"status": "ended"})
+        assert services._claim(story.id, ended, DUE + MINUTE) is False
+    assert state(app, held)[0] == "draft"
+    assert state(app, ended)[0] == "draft"
+    assert created_changes(app) == []
+
+
+def test_the_change_carries_the_update_as_published(app, editor, story):
+    """Even where this session had the update loaded before the claim."""
+    update_id = schedule(app, editor, "Exit poll", DUE)
+    with app.app_context():
+        assert db.session.get(Update, update_id).status == "scheduled"
+        assert services._claim(story.id, update_id, DUE) is True
+        change = db.session.scalars(sa.select(Change)).one()
+        assert (change.payload["update"]["status"], change.payload["update"]["publish_at"]) == (
+            "published",
+            None,
+        )
+        assert change.payload["update"]["seq"] == change.seq == 1
+
+
 def test_due_updates_are_published_in_order_up_to_the_limit(app, editor, story):
     later = schedule(app, editor, "Second", DUE + MINUTE)
     first = schedule(app, editor, "First", DUE)
@@ -124,6 +160,12 @@ def test_a_pinned_update_takes_the_pin_when_it_is_published(app, editor, story):
     update_id = schedule(app, editor, "Pinned later", DUE, pinned=True)
     assert publish_due(app, DUE + MINUTE) == [update_id]
     with app.app_context():
+        # the claim takes its seq first; the unpinning of the other follows it
+        log = [
+            (row.seq, row.type, row.update_id)
+            for row in db.session.scalars(sa.select(Change).order_by(Change.seq))
+        ]
+        assert log == [(1, "created", old), (2, "created", update_id), (3, "edited", old)]
         assert db.session.get(Update, old).pinned is False
         assert db.session.get(Update, update_id).pinned is True
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 import pytest
 
 from liveblog import signin
+from liveblog.extensions import limiter
 from tests.conftest import PASSWORD, csrf_token
 
 pytestmark = pytest.mark.config(RATELIMIT_ENABLED=True)
 API = "/api/articles/election-night/updates"
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts(app):
+    """Flask-Limiter's in-memory counts outlive an app: each test starts from none."""
+    with app.app_context():
+        limiter.reset()
 
 
 def test_the_write_limit_is_read_at_request_time(app, client, bearer, story):

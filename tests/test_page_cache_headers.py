@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from liveblog import services
-from liveblog.extensions import db
+from liveblog.extensions import db, limiter
 from liveblog.models import Article, Editor
 from liveblog.pagecache import PageCache
 from tests.conftest import skip_unless_ci
@@ -93,6 +93,8 @@ def test_a_fresh_copy_is_answered_304_with_its_headers(app, client, editor, stor
 
 @pytest.mark.config(RATELIMIT_ENABLED=True, PAGE_RENDER_RATE_LIMIT="2 per minute")
 def test_only_fresh_renders_count_against_an_address(app, client, auth, story):
+    with app.app_context():
+        limiter.reset()  # in-memory counts outlive an app
     for _ in range(5):  # one render, then the cache
         assert client.get(URL).status_code == 200
     assert client.get(f"{URL}?order=oldest").status_code == 200  # the second render
@@ -197,6 +199,15 @@ def test_a_shared_page_is_stored_under_one_key_naming_its_seq(shared):
     # a page not shared never reaches Redis
     first.get("local-c", 1, render)
     assert sorted(first.redis.scan_iter(f"{shared}:*")) == [f"{shared}:page:story:a".encode()]
+
+
+def test_a_shared_page_of_many_lines_comes_back_whole(shared):
+    first = PageCache(1 << 20, REDIS, shared, ttl=30)
+    second = PageCache(1 << 20, REDIS, shared, ttl=30)
+    first.get("a", 3, Renders("<p>one</p>\n<p>two</p>\n"), shared="story:a")
+    render = Renders("rendered again")
+    assert second.get("b", 3, render, shared="story:a") == "<p>one</p>\n<p>two</p>\n"
+    assert render.count == 0
 
 
 def test_a_page_over_the_shared_bound_stays_in_its_process(shared):

@@ -198,7 +198,7 @@ def test_too_many_events_waiting_closes_the_connection(clock):
     assert events.closed == 1
 
 
-def test_sending_faster_than_the_rate_closes_the_connection(clock):
+def test_sending_faster_than_the_rate_closes_the_connection(clock, caplog):
     events, engine = gate(clock, rate=1, burst=2, max_pending=10)
     engine.handlers["message"]("s", "0")
     engine.handlers["message"]("s", "0")
@@ -210,6 +210,28 @@ def test_sending_faster_than_the_rate_closes_the_connection(clock):
     assert events.closed == 1
     assert engine.sockets["s"].closed_with == {"wait": False, "abort": True}
     assert len(engine.calls) == 3
+    assert [record.getMessage() for record in caplog.records] == [
+        "closed Socket.IO connection s: it sent messages too fast"
+    ]
+
+
+class PollingSocket:
+    """A long-polling connection: nothing to hang up, only an engine.io socket to close."""
+
+    closed_with = None
+
+    def close(self, **how) -> None:
+        self.closed_with = how
+
+
+def test_every_closing_is_counted_and_a_polling_one_closed_too(clock, caplog):
+    events, engine = gate(clock, rate=1, burst=1)
+    engine.sockets["p"] = PollingSocket()
+    for sid in ("s", "s", "p", "p"):
+        engine.handlers["message"](sid, "0")
+    assert events.closed == 2
+    assert engine.sockets["p"].closed_with == {"wait": False, "abort": True}
+    assert "closed Socket.IO connection p: it sent messages too fast" in caplog.text
 
 
 def test_each_connection_has_its_own_budget(clock):
@@ -246,9 +268,13 @@ def test_a_packet_that_cannot_be_handled_is_logged_and_frees_its_place(clock, mo
     events.wrap(engine)
     engine.handlers["message"]("s", '2["x"]')
     engine.run_tasks()
-    assert [(args[1], args[2], str(args[3])) for args in logged] == [("s", '2["x"]', "bad packet")]
-    engine.handlers["message"]("s", '2["y"]')  # its place was freed
+    assert [(args[0], args[1], args[2], str(args[3])) for args in logged] == [
+        (engine, "s", '2["x"]', "bad packet")
+    ]
+    engine.handlers["message"]("s", '2["y"]')  # its place was freed, and only its place
     assert events.closed == 0
+    engine.handlers["message"]("s", '2["z"]')
+    assert events.closed == 1
 
 
 def test_the_settings_reach_the_gate_and_the_cap(app):
