@@ -180,3 +180,49 @@ def test_a_disabled_authors_due_update_is_held_and_others_published(app, editor,
         db.session.commit()
     assert publish_due(app, DUE + MINUTE) == [theirs]
     assert state(app, mine)[:2] == ("draft", DUE)
+
+
+def test_what_cannot_be_published_takes_no_place_in_a_round(app, editor, story):
+    """A round takes at most `limit` updates: held, deleted or ended-story ones due earlier
+    must not fill it while a publishable one waits."""
+    with app.app_context():
+        other = services.create_editor("bob", "correct horse battery")
+        ended = services.create_article("Yesterday", slug="yesterday")
+        in_ended = services.post_update(ended, other, "Late", publish_at=DUE - 3 * MINUTE).id
+        services.edit_article(ended, {"status": "ended"})
+    held = schedule(app, editor, "Held", DUE - 2 * MINUTE)
+    deleted = schedule(app, editor, "Deleted", DUE - MINUTE)
+    with app.app_context():
+        author = db.session.get(Editor, editor.id)
+        services.delete_update(Article.by_slug("election-night"), deleted, author)
+        root = services.create_editor("root", "correct horse battery", admin=True)
+        services.disable_editor(author, root)
+        services.enable_editor(db.session.get(Editor, editor.id))
+    ready = schedule(app, editor, "Ready", DUE)
+    assert publish_due(app, DUE + MINUTE, limit=1) == [ready]
+    assert [state(app, one)[0] for one in (in_ended, held, deleted)] == [
+        "scheduled",
+        "draft",
+        "scheduled",
+    ]
+
+
+def test_a_disabled_authors_update_is_held_only_when_due(app, editor, story):
+    update_id = schedule(app, editor, "Exit poll", DUE + timedelta(hours=1))
+    with app.app_context():
+        db.session.execute(sa.update(Editor).where(Editor.id == editor.id).values(disabled_at=DUE))
+        db.session.commit()
+    assert publish_due(app, DUE) == []
+    assert state(app, update_id)[0] == "scheduled"
+    assert publish_due(app, DUE + timedelta(hours=2)) == []
+    assert state(app, update_id)[0] == "draft"
+
+
+def test_a_round_publishes_at_most_a_hundred(app, editor, story):
+    with app.app_context():
+        story_row = Article.by_slug("election-night")
+        author = db.session.get(Editor, editor.id)
+        for n in range(101):
+            services.post_update(story_row, author, f"Update {n}", publish_at=DUE)
+    assert len(publish_due(app, DUE)) == 100
+    assert len(publish_due(app, DUE)) == 1

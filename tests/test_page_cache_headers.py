@@ -13,7 +13,7 @@ import uuid
 import pytest
 import redis
 
-from liveblog import services
+from liveblog import pagecache, services
 from liveblog.extensions import db, limiter
 from liveblog.models import Article, Editor
 from liveblog.pagecache import PageCache
@@ -104,6 +104,41 @@ def test_only_fresh_renders_count_against_an_address(app, client, auth, story):
     auth.login()  # editors' pages are rendered for them, never counted
     for _ in range(3):
         assert client.get(f"{URL}/embed").status_code == 200
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, PAGE_RENDER_RATE_LIMIT="1 per minute")
+def test_each_address_has_its_own_render_count(app, client, story):
+    with app.app_context():
+        limiter.reset()
+    assert client.get(URL).status_code == 200
+    assert client.get(f"{URL}?order=oldest").status_code == 429
+    other = client.get(f"{URL}?order=oldest", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 200
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, PAGE_RENDER_RATE_LIMIT="1 per minute")
+def test_when_the_render_count_cannot_be_kept_pages_are_served(app, client, story, caplog):
+    def down(*args, **kwargs):
+        raise ConnectionError("storage down")
+
+    with app.app_context():
+        limiter.reset()
+        storage = limiter.limiter
+    original = storage.hit
+    storage.hit = down
+    try:
+        for order in ("newest", "oldest"):
+            assert client.get(f"{URL}?order={order}").status_code == 200
+    finally:
+        storage.hit = original
+    assert caplog.messages.count("the page render count could not be kept") == 2
+
+
+def test_a_page_built_for_one_host_is_not_served_to_another(client, story):
+    first = client.get(URL, headers={"Host": "one.example"}).get_data(as_text=True)
+    second = client.get(URL, headers={"Host": "two.example"}).get_data(as_text=True)
+    assert "http://one.example/articles/election-night" in first
+    assert "one.example" not in second and "http://two.example/articles/election-night" in second
 
 
 def test_a_page_is_rendered_once_per_seq(app, client, editor, story, monkeypatch):
@@ -224,6 +259,49 @@ def test_a_redis_outage_costs_a_render_never_a_page():
     assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
     assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
     assert render.count == 1  # kept in the process all the same
+
+
+@pytest.fixture
+def story_pages_on_redis(app, shared):
+    """The app's page cache (only it: not Socket.IO) on Redis, under the test's prefix."""
+    app.config.update(REDIS_URL=REDIS, REDIS_CHANNEL=shared)
+    pagecache.init_app(app)
+    return redis.Redis.from_url(REDIS)
+
+
+def stored_pages(connection, prefix: str) -> list[str]:
+    return sorted(key.decode() for key in connection.scan_iter(f"{prefix}:page:*"))
+
+
+@pytest.mark.config(PUBLIC_URL="https://news.example")
+def test_only_head_pages_are_shared_one_key_each(app, client, editor, story, story_pages_on_redis):
+    post(app, editor, "First")
+    post(app, editor, "Second")
+    prefix = app.config["REDIS_CHANNEL"]
+    client.get(URL)
+    (key,) = stored_pages(story_pages_on_redis, prefix)
+    assert re.fullmatch(rf"{prefix}:page:election-night:[0-9a-f]{{16}}", key)
+    assert story_pages_on_redis.get(key).startswith(b"2\n<!doctype html>")
+    with app.app_context():
+        first = Article.by_slug("election-night").stream(limit=2)
+    for query in (f"?before={first[0].id}", f"?with={first[1].id}"):
+        assert client.get(URL + query).status_code == 200
+    assert stored_pages(story_pages_on_redis, prefix) == [key]
+    client.get(f"{URL}?order=oldest")
+    client.get(f"{URL}/embed")
+    assert len(stored_pages(story_pages_on_redis, prefix)) == 3
+
+
+@pytest.mark.config(ALLOWED_HOSTS=["news.example"])
+def test_only_a_named_host_shares_pages(app, client, story, story_pages_on_redis):
+    prefix = app.config["REDIS_CHANNEL"]
+    client.get(URL, headers={"Host": "news.example"})
+    assert len(stored_pages(story_pages_on_redis, prefix)) == 1
+
+
+def test_without_a_named_host_nothing_is_shared(app, client, story, story_pages_on_redis):
+    client.get(URL)
+    assert stored_pages(story_pages_on_redis, app.config["REDIS_CHANNEL"]) == []
 
 
 @pytest.mark.config(
