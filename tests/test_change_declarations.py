@@ -63,6 +63,7 @@ def test_the_element_is_the_template_rendered_once(app, editor, story):
         element = changes.render_element(update)
         assert element == update.element
         assert element == element.strip() and "<em>close</em>" in element
+        assert f'href="/articles/election-night/updates/{update_id}"' in element
 
 
 def test_an_undeclared_kind_is_refused_when_built(app, story):

@@ -42,6 +42,7 @@ def etag_of(response) -> tuple[int, str, bool]:
 
 def test_without_a_named_host_a_readers_page_is_private(client, story):
     response = client.get(URL)
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert directives(response) == {"private", "max-age=5"}
     assert response.headers["Vary"] == "Cookie"
 
@@ -139,6 +140,21 @@ def test_a_page_built_for_one_host_is_not_served_to_another(client, story):
     second = client.get(URL, headers={"Host": "two.example"}).get_data(as_text=True)
     assert "http://one.example/articles/election-night" in first
     assert "one.example" not in second and "http://two.example/articles/election-night" in second
+
+
+def test_an_editor_never_gets_the_readers_copy(client, auth, story):
+    assert "Sign out" not in client.get(URL).get_data(as_text=True)  # now in the cache
+    auth.login()
+    assert "Sign out alice" in client.get(URL).get_data(as_text=True)
+
+
+def test_a_fresh_copy_costs_no_render_even_out_of_the_cache(app, client, story, monkeypatch):
+    etag = client.get(URL).headers["ETag"]
+    app.extensions["liveblog_pages"].local.clear()  # as in another process, or evicted
+    renders = []
+    monkeypatch.setattr("liveblog.reader.render_template", lambda *a, **k: renders.append(1))
+    assert client.get(URL, headers={"If-None-Match": etag}).status_code == 304
+    assert renders == []
 
 
 def test_a_page_is_rendered_once_per_seq(app, client, editor, story, monkeypatch):
