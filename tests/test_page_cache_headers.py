@@ -297,22 +297,26 @@ def test_only_head_pages_are_shared_one_key_each(app, client, editor, story, sto
     client.get(URL)
     (key,) = stored_pages(story_pages_on_redis, prefix)
     assert re.fullmatch(rf"{prefix}:page:election-night:[0-9a-f]{{16}}", key)
-    assert story_pages_on_redis.get(key).startswith(b"2\n<!doctype html>")
+    head = story_pages_on_redis.get(key)
+    assert head.startswith(b"2\n<!doctype html>")
     with app.app_context():
         first = Article.by_slug("election-night").stream(limit=2)
     for query in (f"?before={first[0].id}", f"?with={first[1].id}"):
         assert client.get(URL + query).status_code == 200
     assert stored_pages(story_pages_on_redis, prefix) == [key]
+    assert story_pages_on_redis.get(key) == head  # not overwritten by another page
     client.get(f"{URL}?order=oldest")
     client.get(f"{URL}/embed")
     assert len(stored_pages(story_pages_on_redis, prefix)) == 3
 
 
-@pytest.mark.config(ALLOWED_HOSTS=["news.example"])
-def test_only_a_named_host_shares_pages(app, client, story, story_pages_on_redis):
+@pytest.mark.config(ALLOWED_HOSTS=["news.example", "www.news.example"])
+def test_only_a_named_host_shares_pages_each_its_own(app, client, story, story_pages_on_redis):
     prefix = app.config["REDIS_CHANNEL"]
     client.get(URL, headers={"Host": "news.example"})
     assert len(stored_pages(story_pages_on_redis, prefix)) == 1
+    client.get(URL, headers={"Host": "www.news.example"})  # its links name its own host
+    assert len(stored_pages(story_pages_on_redis, prefix)) == 2
 
 
 def test_without_a_named_host_nothing_is_shared(app, client, story, story_pages_on_redis):

@@ -128,3 +128,23 @@ def test_the_refusal_is_the_sign_in_form_saying_why(probe, editor):
     assert refused.status_code == 429 and refused.mimetype == "text/html"
     assert '<form method="post"' in page and 'name="username"' in page
     assert signin.BUSY_ADDRESS in page
+
+
+def test_a_known_browser_behind_a_busy_address_still_signs_in(probe, editor):
+    crowd = probe.test_client()
+    for n in range(5):  # the address's limit spent on other accounts
+        attempt(crowd, f"user{n}", address="192.0.2.1")
+    assert attempt(crowd, "user9", address="192.0.2.1").status_code == 429
+    client = probe.test_client()
+    known_browser(probe, client)
+    assert attempt(client, password=PASSWORD, address="192.0.2.1").status_code == 200
+
+
+def test_each_known_browser_has_its_own_count(probe, editor):
+    first, second = probe.test_client(), probe.test_client()
+    known_browser(probe, first)
+    known_browser(probe, second)
+    for client in (first, second):  # one address: a newsroom behind one router
+        assert attempt(client, address="192.0.2.1").status_code == 401
+        assert attempt(client, address="192.0.2.1").status_code == 401
+    assert attempt(first, address="192.0.2.1").status_code == 429
