@@ -85,6 +85,14 @@ def test_a_header_the_response_sets_in_any_case_is_left_alone():
     ]
 
 
+def test_the_headers_are_added_as_named():
+    assert run(SecureHeaders(None, hsts=False), [])["headers"] == [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ]
+
+
 def test_an_error_passes_its_exc_info_on():
     error = (ValueError, ValueError("boom"), None)
     assert run(SecureHeaders(None, hsts=False), [], exc_info=error)["exc_info"] is error

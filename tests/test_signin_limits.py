@@ -148,3 +148,14 @@ def test_each_known_browser_has_its_own_count(probe, editor):
         assert attempt(client, address="192.0.2.1").status_code == 401
         assert attempt(client, address="192.0.2.1").status_code == 401
     assert attempt(first, address="192.0.2.1").status_code == 429
+
+
+def test_a_known_browser_stays_known_when_the_secret_key_is_rotated(probe, editor):
+    client = probe.test_client()
+    known_browser(probe, client)
+    probe.config["SECRET_KEY_FALLBACKS"] = [probe.secret_key]
+    probe.secret_key = probe.config["SECRET_KEY"] = "a new secret"
+    attacker = probe.test_client()
+    for n in range(4):  # the account's limit spent by others
+        attempt(attacker, "alice", address=f"192.0.2.{n + 1}")
+    assert attempt(client, password=PASSWORD, address="192.0.2.60").status_code == 200

@@ -40,6 +40,7 @@ class Engine:
 
     def _connect(self, sid, environ, *args):
         self.calls.append(("connect", sid))
+        self.connected_with = (environ, args)
         if isinstance(self.accept, Exception):
             raise self.accept
         return self.accept
@@ -133,6 +134,7 @@ def test_past_the_cap_the_server_never_sees_the_connection():
     cap = AddressCap(limit=1, trusted_proxies=0)
     cap.wrap(engine)
     assert engine.handlers["connect"]("a", peer(), "auth") is None
+    assert engine.connected_with == (peer(), ("auth",))  # passed on as it came
     assert engine.handlers["connect"]("b", peer()) is False
     assert engine.calls == [("connect", "a")]
     engine.handlers["disconnect"]("a", "client disconnect")
@@ -295,3 +297,8 @@ def test_the_settings_reach_the_gate_and_the_cap(app):
 def test_zero_connections_per_address_means_no_cap(app):
     assert connections.EXTENSION not in app.extensions
     assert connections.GATE_EXTENSION in app.extensions
+
+
+@pytest.mark.config(MAX_CONNECTIONS_PER_ADDRESS=1)
+def test_a_cap_of_one_is_a_cap(app):
+    assert app.extensions[connections.EXTENSION].limit == 1
