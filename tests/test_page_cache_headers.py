@@ -8,6 +8,7 @@ story. Each directive is asserted exactly.
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 
 import pytest
@@ -275,6 +276,17 @@ def test_a_redis_outage_costs_a_render_never_a_page():
     assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
     assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
     assert render.count == 1  # kept in the process all the same
+
+
+def test_a_redis_that_never_answers_costs_a_render_never_a_page():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog and are never read
+        port = silent.getsockname()[1]
+        cache = PageCache(1 << 20, f"redis://127.0.0.1:{port}/0", "t", ttl=30)
+        render = Renders()
+        assert cache.get("a", 1, render, shared="a") == "<p>page</p>"
+        assert render.count == 1
 
 
 @pytest.fixture
