@@ -315,6 +315,8 @@ def test_only_head_pages_are_shared_one_key_each(app, client, editor, story, sto
         first = Article.by_slug("election-night").stream(limit=2)
     for query in (f"?before={first[0].id}", f"?with={first[1].id}"):
         assert client.get(URL + query).status_code == 200
+    older = client.get(f"{URL}?before={first[0].id}").get_data(as_text=True)
+    assert "First" in older and "Second" not in older  # its own page, not the head's
     assert stored_pages(story_pages_on_redis, prefix) == [key]
     assert story_pages_on_redis.get(key) == head  # not overwritten by another page
     client.get(f"{URL}?order=oldest")

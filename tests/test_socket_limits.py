@@ -167,7 +167,9 @@ def test_packets_that_are_not_events_are_handled_where_they_arrive(clock):
     _, engine = gate(clock)
     for packet in ("0", "3[1]", "4", b"2binary", None):
         assert engine.handlers["message"]("s", packet) is None
-    assert [call[2] for call in engine.calls] == ["0", "3[1]", "4", b"2binary", None]
+    assert engine.calls == [
+        ("message", "s", packet) for packet in ("0", "3[1]", "4", b"2binary", None)
+    ]
     assert engine.tasks == []
 
 
@@ -184,7 +186,7 @@ def test_events_each_get_a_task_of_their_own(clock):
     assert len(engine.tasks) == 2 and events.closed == 0
 
 
-def test_too_many_events_waiting_closes_the_connection(clock):
+def test_too_many_events_waiting_closes_the_connection(clock, caplog):
     events, engine = gate(clock, max_pending=2)
     for _ in range(3):
         engine.handlers["message"]("s", '2["subscribe"]')
@@ -194,6 +196,7 @@ def test_too_many_events_waiting_closes_the_connection(clock):
         True,
         {"wait": False, "abort": True},
     )
+    assert caplog.messages == ["closed Socket.IO connection s: it had too many events waiting"]
     engine.run_tasks()  # what it had sent and not yet been read is never handled
     engine.handlers["message"]("s", "4")
     assert engine.calls == []
