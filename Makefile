@@ -105,7 +105,7 @@ bench: install-test $(VENV)/.installed-bench
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.flood
 
-# Mutation testing (not part of `make test`: about half an hour): mutmut changes the code where
+# Mutation testing (not part of `make test`: about 20 minutes): mutmut changes the code where
 # a silent mistake costs most, one small change at a time, and runs the fast tests that cover
 # it; a change no test notices is a survivor. Whole modules, and in reader.py and services.py
 # the page's caching headers and the scheduler's claim. Settings in pyproject.toml
