@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from liveblog.security import SecureHeaders, clip
@@ -43,6 +45,10 @@ def test_socketio_answers_carry_them_too(client):
     assert response.headers["Content-Security-Policy"] == CSP
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    sid = json.loads(response.get_data(as_text=True)[1:])["sid"]
+    # engine.io's close packet, so the session does not linger until its ping times out
+    closed = client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="1")
+    assert closed.status_code == 200
 
 
 @pytest.mark.config(SESSION_COOKIE_SECURE=True)
