@@ -16,6 +16,7 @@ import jinja2
 import jinja2.bccache
 import psycopg
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -194,6 +195,30 @@ def skip_unless_ci(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must install it (.ci/run)")
     pytest.skip(reason)
+
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def local_redis(url: str = LOCAL_REDIS) -> redis.Redis:
+    """A connection to the Redis server the tests use, or a skip saying it is not running
+    (a failure in CI, which starts it)."""
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    return connection
+
+
+@pytest.fixture
+def socketio_left_as_found() -> Iterator[None]:
+    """Flask-SocketIO keeps one set of options per process, and an app made with REDIS_URL
+    leaves its message queue in them: the apps of later tests would get it too."""
+    saved = dict(socketio.server_options)
+    yield
+    socketio.server_options.clear()
+    socketio.server_options.update(saved)
 
 
 def csrf_token(client: FlaskClient, url: str) -> str:

@@ -22,7 +22,7 @@ from liveblog.extensions import db
 from liveblog.models import Article, Editor, Update, utcnow
 from liveblog.pagecache import PageCache
 from liveblog.rendering import EXCERPT_CHARS
-from tests.conftest import app_config, fresh_postgres_database, skip_unless_ci
+from tests.conftest import app_config, fresh_postgres_database, local_redis
 from tests.stories import post_many
 
 URL = "/articles/election-night"
@@ -72,11 +72,7 @@ def shared_pages(app) -> Iterator[redis.Redis]:
     Only the page cache: an app made with REDIS_URL would also put Flask-SocketIO, one object
     for every app in this process, on a message queue for the tests that follow.
     """
-    connection = redis.Redis.from_url(REDIS)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    connection = local_redis(REDIS)
     app.config.update(REDIS_URL=REDIS, REDIS_CHANNEL=f"test-pages-{uuid.uuid4().hex[:10]}")
     pagecache.init_app(app)
     yield connection

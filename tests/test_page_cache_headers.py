@@ -18,7 +18,7 @@ from liveblog import pagecache, services
 from liveblog.extensions import db, limiter
 from liveblog.models import Article, Editor
 from liveblog.pagecache import PageCache
-from tests.conftest import skip_unless_ci
+from tests.conftest import local_redis
 
 URL = "/articles/election-night"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -224,10 +224,7 @@ def test_a_page_larger_than_the_cache_is_served_but_not_kept():
 
 @pytest.fixture
 def shared():
-    try:
-        redis.Redis.from_url(REDIS).ping()
-    except redis.RedisError:
-        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    local_redis(REDIS)
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     yield prefix
     connection = redis.Redis.from_url(REDIS)

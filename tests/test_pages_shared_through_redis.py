@@ -12,7 +12,7 @@ import redis
 from flask import Flask, template_rendered
 
 from liveblog import create_app, services
-from liveblog.extensions import db, socketio
+from liveblog.extensions import db
 from liveblog.models import Article, Editor
 from tests.conftest import app_config
 
@@ -20,15 +20,8 @@ REDIS_URL = "redis://127.0.0.1:6379/3"
 PAGE = "/articles/election-night"
 TEMPLATES = {PAGE: "reader/article.html", f"{PAGE}/embed": "reader/embed.html"}
 
-
-@pytest.fixture(autouse=True)
-def socketio_left_as_found() -> Iterator[None]:
-    """Flask-SocketIO keeps one set of options per process, and an app made with REDIS_URL
-    leaves its message queue in them: the apps of later tests would get it too."""
-    saved = dict(socketio.server_options)
-    yield
-    socketio.server_options.clear()
-    socketio.server_options.update(saved)
+# An app made here with REDIS_URL must not leave later tests on its message queue.
+pytestmark = pytest.mark.usefixtures("socketio_left_as_found")
 
 
 class Renders:

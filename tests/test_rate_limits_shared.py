@@ -16,21 +16,14 @@ import redis
 from flask import Flask
 
 from liveblog import create_app
-from liveblog.extensions import db, socketio
+from liveblog.extensions import db
 from tests.conftest import app_config, csrf_token
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 LIMITED = {"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute"}
 
-
-@pytest.fixture(autouse=True)
-def socketio_left_as_found() -> Iterator[None]:
-    """Flask-SocketIO keeps one set of options per process, and an app made with REDIS_URL
-    leaves its message queue in them: the apps of later tests would get it too."""
-    saved = dict(socketio.server_options)
-    yield
-    socketio.server_options.clear()
-    socketio.server_options.update(saved)
+# An app made here with REDIS_URL must not leave later tests on its message queue.
+pytestmark = pytest.mark.usefixtures("socketio_left_as_found")
 
 
 def unique_address() -> str:

@@ -9,14 +9,13 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-import redis
 import sqlalchemy as sa
 from flask import template_rendered
 
 from liveblog.extensions import db
 from liveblog.models import Article
 from liveblog.pagecache import PageCache
-from tests.conftest import skip_unless_ci
+from tests.conftest import local_redis
 from tests.stories import post_many
 
 URL = "/articles/election-night"
@@ -234,10 +233,7 @@ def test_permalink_has_its_heading(client, bearer, story):
 def test_processes_share_rendered_pages_through_redis():
     """Two processes' caches on one Redis: a page rendered by one is not rendered again."""
     prefix = f"test-{uuid.uuid4().hex[:8]}"
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
-    except redis.RedisError:
-        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    local_redis()
     first = PageCache(1 << 20, "redis://127.0.0.1:6379/0", prefix, ttl=30)
     second = PageCache(1 << 20, "redis://127.0.0.1:6379/0", prefix, ttl=30)
     renders = []

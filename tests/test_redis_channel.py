@@ -12,9 +12,8 @@ import threading
 import uuid
 
 import pytest
-import redis
 
-from tests.conftest import skip_unless_ci
+from tests.conftest import local_redis
 from tests.liveserver import Api, LiveServer, prepare_database, wait_for
 from tests.rawreader import RawReader
 
@@ -24,11 +23,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 
 def test_a_deployment_publishes_and_keeps_only_under_its_channel(tmp_path):
-    connection = redis.Redis.from_url(REDIS)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    connection = local_redis(REDIS)
     channel = f"deployment-{uuid.uuid4().hex[:10]}"
     heard: list[tuple[str, bytes]] = []  # (channel, message) of every message published
     listening = threading.Event()

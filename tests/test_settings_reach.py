@@ -12,12 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from liveblog import create_app, pagecache, scheduler
 from liveblog.connections import GATE_EXTENSION
 from liveblog.extensions import db
-from tests.conftest import app_config, skip_unless_ci
+from tests.conftest import app_config, local_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS = "redis://127.0.0.1:6379/0"
@@ -94,11 +93,7 @@ def test_socket_event_settings_are_what_the_gate_is_given(tmp_path):
 
 @pytest.mark.config(PAGE_CACHE_TTL=77, PUBLIC_URL="https://news.example")
 def test_page_cache_ttl_is_how_long_redis_keeps_a_page(app, client, story):
-    connection = redis.Redis.from_url(REDIS)
-    try:
-        connection.ping()
-    except redis.RedisError:
-        skip_unless_ci("Redis is not running on 127.0.0.1:6379")
+    connection = local_redis(REDIS)
     channel = f"test-ttl-{uuid.uuid4().hex[:10]}"
     app.config.update(REDIS_URL=REDIS, REDIS_CHANNEL=channel)
     pagecache.init_app(app)  # the page cache alone on Redis (see test_page_bounds.py)
