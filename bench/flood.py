@@ -12,17 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import requests
 from wsproto.events import TextMessage
 
-from bench.server import ServerProcess, prepare_database
+from bench.server import scratch_server
 from bench.stats import percentile
-from tests.liveserver import Api
 from tests.rawreader import RawReader
 
 BATCH = 500  # events written with one sendall()
@@ -69,48 +66,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=60_000, help="subscribes the flood sends")
     parser.add_argument("--after", type=float, default=5.0, help="seconds probed after the flood")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="liveblog-flood-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        token = prepare_database(url)
-        server = ServerProcess("gevent-websocket", url, Path(tmp) / "server.log").start()
-        try:
-            api = Api(server.url, token)
-            slug = api.new_story()
-            reader = RawReader(server.url)
-            assert reader.subscribe(slug, since=0)["ok"]
-            flooder = RawReader(server.url)
-            samples: list[tuple[float, float]] = []
-            stop = threading.Event()
-            prober = threading.Thread(target=probe, args=(server.url, stop, samples), daemon=True)
-            prober.start()
-            time.sleep(0.5)
-            sent = [0]
-            flood_start = time.monotonic()
-            sender = threading.Thread(target=flood, args=(flooder, slug, args.events, sent))
-            sender.start()
-            time.sleep(0.2)
-            posted = time.monotonic()
-            api.post(slug, "Posted while one connection floods the server.")
-            reader.sock.settimeout(1.0)
-            change = reader.wait_for(lambda text: text.startswith('42["change"'), timeout=120)
-            waited = time.monotonic() - posted
-            sender.join()
-            flood_end = time.monotonic()
-            hung_up = closed_by_server(flooder, 10.0)
-            time.sleep(args.after)
-            stop.set()
-            prober.join()
-            during = [d for start, d in samples if flood_start <= start < flood_end]
-            later = [d for start, d in samples if start >= flood_end]
-            print(f"flood: {sent[0]} subscribe events written in {flood_end - flood_start:.1f} s")
-            print(f"flooding connection closed by the server: {'yes' if hung_up else 'NO'}")
-            print(summary("/healthz during the flood", during))
-            print(summary(f"/healthz in the {args.after:.0f} s after it", later))
-            print(f"reader waited {waited * 1000:.0f} ms for the update ({len(change)} bytes)")
-            reader.close()
-            flooder.close()
-        finally:
-            server.stop()
+    with scratch_server("flood") as (server, api, slug):
+        reader = RawReader(server.url)
+        assert reader.subscribe(slug, since=0)["ok"]
+        flooder = RawReader(server.url)
+        samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+        prober = threading.Thread(target=probe, args=(server.url, stop, samples), daemon=True)
+        prober.start()
+        time.sleep(0.5)
+        sent = [0]
+        flood_start = time.monotonic()
+        sender = threading.Thread(target=flood, args=(flooder, slug, args.events, sent))
+        sender.start()
+        time.sleep(0.2)
+        posted = time.monotonic()
+        api.post(slug, "Posted while one connection floods the server.")
+        reader.sock.settimeout(1.0)
+        change = reader.wait_for(lambda text: text.startswith('42["change"'), timeout=120)
+        waited = time.monotonic() - posted
+        sender.join()
+        flood_end = time.monotonic()
+        hung_up = closed_by_server(flooder, 10.0)
+        time.sleep(args.after)
+        stop.set()
+        prober.join()
+        during = [d for start, d in samples if flood_start <= start < flood_end]
+        later = [d for start, d in samples if start >= flood_end]
+        print(f"flood: {sent[0]} subscribe events written in {flood_end - flood_start:.1f} s")
+        print(f"flooding connection closed by the server: {'yes' if hung_up else 'NO'}")
+        print(summary("/healthz during the flood", during))
+        print(summary(f"/healthz in the {args.after:.0f} s after it", later))
+        print(f"reader waited {waited * 1000:.0f} ms for the update ({len(change)} bytes)")
+        reader.close()
+        flooder.close()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.crowd import CrowdProcess, Editor
-from tests.liveserver import ROOT, LiveServer, prepare_database
+from tests.liveserver import ROOT, Api, LiveServer, prepare_database
 
 # Each way of serving the app: how it is started, and the WebSocket code that should answer.
 MODES = {
@@ -83,6 +83,20 @@ class ServerProcess(LiveServer):
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
+
+
+@contextmanager
+def scratch_server(name: str) -> Iterator[tuple[ServerProcess, Api, str]]:
+    """One liveblog server on a scratch SQLite file, its editor's API and a new story's slug."""
+    with tempfile.TemporaryDirectory(prefix=f"liveblog-{name}-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
+        token = prepare_database(url)
+        server = ServerProcess("gevent-websocket", url, Path(tmp) / "server.log").start()
+        try:
+            api = Api(server.url, token)
+            yield server, api, api.new_story()
+        finally:
+            server.stop()
 
 
 def websocket_handshake(url: str) -> str:

@@ -240,12 +240,6 @@ class Article(db.Model):
         rows = db.session.execute(sa.select(cls.id, latest))
         return {article_id: moment for article_id, moment in rows if moment is not None}
 
-    def page_updates(self) -> list[Update]:
-        """Every update readers see, its pinned update leading, the rest newest first."""
-        updates = self.current_updates()
-        updates.sort(key=lambda update: not update.pinned)  # stable: keeps newest first
-        return updates
-
     def changes_since(self, seq: int, limit: int | None = None) -> list[Change]:
         query = (
             sa.select(Change)

@@ -62,6 +62,15 @@ def absolute(endpoint: str, **values: Any) -> str:
 bp.add_app_template_filter(shorten, "shorten")
 
 
+def page_cursor(story: Article, update_id: int) -> Update:
+    """The published update a page or feed continues after; anything else is an unknown id,
+    so that paging cannot tell anyone that a draft or scheduled update exists."""
+    after = story.cursor(update_id)
+    if after is None:
+        abort(404, "That story has no such update.")
+    return after
+
+
 @dataclass
 class StoryView:
     """Which slice of a story one request asks for, and what it holds."""
@@ -89,9 +98,7 @@ class StoryView:
         oldest = self.order == "oldest"
         after = None
         if self.before is not None:
-            after = story.cursor(self.before)
-            if after is None:
-                abort(404, "That story has no such update.")
+            after = page_cursor(story, self.before)
             self.head = False
         elif self.target is not None:
             after = self._around(story, size)
@@ -307,9 +314,7 @@ def feed(slug: str) -> Response:
     MAX_FEED_BYTES of their content at most; `<link rel="next">` names the older ones."""
     story = services.get_article(slug)
     before = int_arg("before", None, low=1)
-    after = story.cursor(before) if before is not None else None
-    if before is not None and after is None:
-        abort(404, "That story has no such update.")
+    after = page_cursor(story, before) if before is not None else None
     size = current_app.config["FEED_SIZE"]
     found = story.stream(after, limit=size + 1)
     updates = within_bytes(
